@@ -1,0 +1,6 @@
+build/bpf/guard.tmp.bpf.o: bpf/guard.bpf.c include/vmlinux.h \
+  include/aegis/guard.h
+
+include/vmlinux.h:
+
+include/aegis/guard.h:

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Subcommand entry points. Each takes the arguments after the subcommand name (argv[0] is the
+ * subcommand itself) and returns the process exit code: 0 success, 1 failure, 2 usage error.
+ */
+#ifndef AEGIS_CLI_H
+#define AEGIS_CLI_H
+
+#include <stdbool.h>
+
+#define EXIT_USAGE 2
+
+int cmd_agent(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_progs(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+/* Prints the help text of one command (or the overview for NULL); false when unknown. */
+bool cli_print_help(const char *command);
+
+/* True when argv holds "--help" or "-h": commands print their help and exit 0. */
+bool cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef AEGIS_CONFIG_H
+#define AEGIS_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cidr.h"
+#include "diag.h"
+#include "log.h"
+
+enum guard_mode {
+	GUARD_MODE_OBSERVE,	/* count what would be dropped, drop nothing */
+	GUARD_MODE_BLOCK,
+};
+
+enum xdp_attach_mode {
+	XDP_ATTACH_AUTO,	/* native where the driver supports it, else generic (logged) */
+	XDP_ATTACH_NATIVE,
+	XDP_ATTACH_GENERIC,
+};
+
+enum exit_action {
+	EXIT_KEEP,		/* SIGTERM leaves programs attached and pinned */
+	EXIT_DETACH,		/* SIGTERM detaches and unpins, like --cleanup */
+};
+
+/* Interface name meaning "the interface of the IPv4 (else IPv6) default route". */
+#define IFACE_DEFAULT_ROUTE "default-route"
+
+struct cfg_cidr {
+	struct cidr cidr;
+	int line;		/* where it was written, for messages */
+};
+
+struct aegis_config {
+	char *source;		/* file path, or "<embedded>" */
+
+	/* agent: */
+	char *socket_path;
+	char *socket_group;	/* NULL: only root may change state */
+	char *listen_tcp;	/* NULL, or "127.0.0.1:PORT" / "[::1]:PORT" (loopback only) */
+	char *token_file;	/* required when listen_tcp is set */
+	char *state_dir;
+	char *audit_log;
+	enum log_level log_level;
+	enum exit_action on_exit;
+
+	/* bpf: */
+	char *pin_root;
+	char *object_dir;	/* NULL: the objects embedded in the binary */
+	bool bpf_stats;		/* kernel run-time statistics while the agent runs */
+	uint32_t max_insns;	/* refuse objects whose programs are larger */
+
+	/* guard: */
+	bool guard_enabled;
+	char **guard_ifaces;	/* names, or IFACE_DEFAULT_ROUTE */
+	size_t n_guard_ifaces;
+	enum guard_mode guard_mode;
+	enum xdp_attach_mode guard_xdp_mode;
+	struct cfg_cidr *guard_allow;
+	size_t n_guard_allow;
+	struct cfg_cidr *guard_block;
+	size_t n_guard_block;
+};
+
+/* The embedded default configuration text (src/default.yaml), NUL-terminated. */
+const char *config_default_text(void);
+
+/*
+ * Parses and validates a whole configuration; every problem is added to `d` with file:line:column
+ * and the key (YAML syntax, unknown keys, wrong types, bad values, bad CIDRs). Unset keys take
+ * their defaults. Returns 0, or -EINVAL when `d` holds errors (then `cfg` is left zeroed).
+ */
+int config_parse(const char *text, size_t len, const char *source, struct aegis_config *cfg,
+		 struct diags *d);
+/* Reads `path` (NULL: the embedded default) and parses it; -errno for I/O errors (also in d). */
+int config_load(const char *path, struct aegis_config *cfg, struct diags *d);
+void config_free(struct aegis_config *cfg);
+/* The configuration in force, as the API and `aegis status` show it. */
+json_t *config_to_json(const struct aegis_config *cfg);
+
+const char *guard_mode_name(enum guard_mode m);
+int guard_mode_parse(const char *s, enum guard_mode *m);
+const char *xdp_attach_mode_name(enum xdp_attach_mode m);
+
+/* `aegis config default | check FILE... | show [FILE]` */
+int cmd_config(int argc, char **argv);
+
+#endif
