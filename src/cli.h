@@ -16,6 +16,7 @@ int cmd_config(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_progs(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_guard(int argc, char **argv);
 
 /* Prints the help text of one command (or the overview for NULL); false when unknown. */
 bool cli_print_help(const char *command);

@@ -40,7 +40,8 @@ struct aegis_config {
 
 	/* agent: */
 	char *socket_path;
-	char *socket_group;	/* NULL: only root may change state */
+	char *socket_group;	/* group owning the socket: its members may connect and read */
+	char *admin_group;	/* members may also change state; NULL: only root may */
 	char *listen_tcp;	/* NULL, or "127.0.0.1:PORT" / "[::1]:PORT" (loopback only) */
 	char *token_file;	/* required when listen_tcp is set */
 	char *state_dir;

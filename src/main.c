@@ -39,6 +39,9 @@ static const struct command commands[] = {
 	{ "progs", cmd_progs, "progs [--json]",
 	  "Every program and map aegis has in the kernel: ids, attach points, pin paths, run count\n"
 	  "and average run time (kernel BPF statistics), map entries, max entries and memory." },
+	{ "guard", cmd_guard, "guard [--json] | guard mode [--interface IF] observe|block",
+	  "Show the XDP guard's interfaces, modes and counters, or switch the mode at run time\n"
+	  "(a map write: no reload, no gap). A run-time switch lasts until the agent restarts." },
 	{ "audit", cmd_audit, "audit [-n N] [--json]",
 	  "The last N records of the agent's audit log (default 20)." },
 };

@@ -1,6 +1,8 @@
 build/bpf/guard.tmp.bpf.o: bpf/guard.bpf.c include/vmlinux.h \
-  include/aegis/guard.h
+  include/aegis/guard.h bpf/lib/parse.h
 
 include/vmlinux.h:
 
 include/aegis/guard.h:
+
+bpf/lib/parse.h:

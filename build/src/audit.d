@@ -1,0 +1,4 @@
+build/src/audit.o: src/audit.c src/audit.h src/log.h src/util.h
+src/audit.h:
+src/log.h:
+src/util.h:

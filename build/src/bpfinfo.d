@@ -1,0 +1,3 @@
+build/src/bpfinfo.o: src/bpfinfo.c src/bpfinfo.h src/util.h
+src/bpfinfo.h:
+src/util.h:

@@ -1,0 +1,3 @@
+build/src/cidr.o: src/cidr.c src/cidr.h src/util.h
+src/cidr.h:
+src/util.h:

@@ -1,0 +1,2 @@
+build/src/diag.o: src/diag.c src/diag.h
+src/diag.h:

@@ -1,0 +1,2 @@
+build/src/probe.o: src/probe.c src/cli.h
+src/cli.h:

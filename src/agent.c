@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The daemon: owns every kernel object aegis makes, serves the control API and reloads its
+ * configuration, all from one epoll loop (signalfd, a 1 s timer, the API's listeners).
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+
+#include "agent.h"
+#include "api.h"
+#include "audit.h"
+#include "bpfobj.h"
+#include "cli.h"
+#include "client.h"
+#include "config.h"
+#include "guard.h"
+#include "log.h"
+#include "mounts.h"
+#include "probe.h"
+#include "util.h"
+
+struct agent agent;
+
+static void log_diags(const struct diags *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		pr_err("%s:%d:%d: %s%s%s", d->v[i].file, d->v[i].line, d->v[i].col,
+		       d->v[i].key ? d->v[i].key : "", d->v[i].key ? ": " : "", d->v[i].msg);
+}
+
+/* bpffs under the pin root and tracefs for tracepoints: mounted when missing, and said so. */
+static int ensure_mounts(const struct aegis_config *cfg)
+{
+	char tracefs[PATH_MAX], parent[PATH_MAX];
+	bool mounted;
+	int err;
+
+	snprintf(parent, sizeof(parent), "%s", cfg->pin_root);
+	dirname(parent);
+	if (!mount_is(parent, "bpf") && !mount_is(cfg->pin_root, "bpf")) {
+		if (strncmp(cfg->pin_root, BPFFS_DEFAULT "/", strlen(BPFFS_DEFAULT) + 1) != 0)
+			return pr_err_errno(-ENOTDIR, "bpf.pin_root %s is not on a bpffs mount", cfg->pin_root);
+		err = mount_ensure_bpffs(BPFFS_DEFAULT, &mounted);
+		if (err) {
+			audit_log(&actor_agent, "mount", BPFFS_DEFAULT, err, NULL, json_pack("{s:s}", "fstype", "bpf"));
+			return pr_err_errno(err, "cannot mount bpffs at %s", BPFFS_DEFAULT);
+		}
+		if (mounted) {
+			pr_info("mounted bpffs at %s (it was not mounted)", BPFFS_DEFAULT);
+			audit_log(&actor_agent, "mount", BPFFS_DEFAULT, 0, NULL, json_pack("{s:s}", "fstype", "bpf"));
+		}
+	}
+	err = mount_ensure_tracefs(tracefs, sizeof(tracefs), &mounted);
+	if (err) {
+		log_once(LOG_LVL_WARN, "tracefs", "cannot mount tracefs at %s: %s; tracepoint programs "
+			 "will not attach", TRACEFS_DEFAULT, errstr(err));
+	} else if (mounted) {
+		pr_info("mounted tracefs at %s (it was not mounted)", tracefs);
+		audit_log(&actor_agent, "mount", tracefs, 0, NULL, json_pack("{s:s}", "fstype", "tracefs"));
+	}
+	return 0;
+}
+
+/* One agent per state directory: a second one would fight over the same pins. */
+static int take_lock(const char *state_dir)
+{
+	char path[PATH_MAX];
+	int fd, err = mkdir_p(state_dir, 0750);
+
+	if (err)
+		return pr_err_errno(err, "agent.state_dir %s", state_dir);
+	snprintf(path, sizeof(path), "%s/agent.lock", state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return pr_err_errno(-errno, "cannot open %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		close(fd);
+		if (err == -EWOULDBLOCK) {
+			pr_err("another agent is running with state directory %s", state_dir);
+			return -EBUSY;
+		}
+		return pr_err_errno(err, "cannot lock %s", path);
+	}
+	return fd;
+}
+
+static void enable_bpf_stats(void)
+{
+	if (!agent.cfg.bpf_stats || agent.stats_fd >= 0)
+		return;
+	/* Held open, not a sysctl: statistics stop costing when the agent exits. */
+	agent.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (agent.stats_fd < 0)
+		log_once(LOG_LVL_WARN, "bpf-stats", "cannot enable BPF run-time statistics: %s; run "
+			 "counts and times will read 0", errstr(-errno));
+}
+
+static void disable_bpf_stats(void)
+{
+	if (agent.stats_fd >= 0)
+		close(agent.stats_fd);
+	agent.stats_fd = -1;
+}
+
+static void run_probe(void)
+{
+	int exit_code = 0;
+
+	json_decref(agent.probe_report);
+	agent.probe_report = probe_run(&agent.cfg, &exit_code);
+	if (exit_code)
+		pr_warn("probe: a capability the configuration enables is unavailable (see `aegis probe`)");
+}
+
+int agent_reload(const struct actor *who, json_t **result)
+{
+	struct aegis_config next = {};
+	struct diags d = {};
+	int err;
+
+	err = config_load(agent.config_path, &next, &d);
+	if (err) {
+		_cleanup_free_ char *joined = diags_join(&d);
+
+		log_diags(&d);
+		pr_err("configuration reload refused; the running configuration stays in force");
+		audit_log(who, "config.reload", next.source ? next.source : agent.cfg.source, -EINVAL,
+			  joined, json_pack("{s:o}", "errors", diags_to_json(&d)));
+		if (result)
+			*result = json_pack("{s:b, s:o}", "applied", 0, "errors", diags_to_json(&d));
+		diags_free(&d);
+		config_free(&next);
+		agent.reloads_failed++;
+		return -EINVAL;
+	}
+	diags_free(&d);
+	if (!streq(next.socket_path, agent.cfg.socket_path) || !streq(next.pin_root, agent.cfg.pin_root) ||
+	    !streq(next.state_dir, agent.cfg.state_dir))
+		pr_warn("agent.socket, bpf.pin_root and agent.state_dir changes take effect at restart");
+	err = guard_reconfigure(&agent.guard, &agent.cfg, &next);
+	if (err) {
+		audit_log(who, "config.reload", next.source, err, "applying the guard settings failed; "
+			  "the previous configuration was restored", NULL);
+		if (result)
+			*result = json_pack("{s:b, s:s}", "applied", 0, "error", errstr(err));
+		config_free(&next);
+		agent.reloads_failed++;
+		return err;
+	}
+	/* Paths that need a restart keep their running values. */
+	free(next.socket_path);
+	next.socket_path = strdup(agent.cfg.socket_path);
+	free(next.pin_root);
+	next.pin_root = strdup(agent.cfg.pin_root);
+	free(next.state_dir);
+	next.state_dir = strdup(agent.cfg.state_dir);
+	config_free(&agent.cfg);
+	agent.cfg = next;
+	log_set_level(agent.cfg.log_level);
+	if (agent.cfg.bpf_stats)
+		enable_bpf_stats();
+	else
+		disable_bpf_stats();
+	agent.reloads_ok++;
+	pr_info("configuration reloaded from %s", agent.cfg.source);
+	audit_log(who, "config.reload", agent.cfg.source, 0, NULL, NULL);
+	if (result)
+		*result = json_pack("{s:b, s:s}", "applied", 1, "source", agent.cfg.source);
+	return 0;
+}
+
+static int setup_loop(void)
+{
+	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+	int fds[4], n;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return pr_err_errno(-errno, "sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	agent.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	agent.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	agent.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (agent.sigfd < 0 || agent.timerfd < 0 || agent.epfd < 0)
+		return pr_err_errno(-errno, "cannot set up the event loop");
+	if (timerfd_settime(agent.timerfd, 0, &tick, NULL))
+		return pr_err_errno(-errno, "timerfd_settime");
+	ev.data.fd = agent.sigfd;
+	if (epoll_ctl(agent.epfd, EPOLL_CTL_ADD, agent.sigfd, &ev))
+		return pr_err_errno(-errno, "epoll_ctl(signalfd)");
+	ev.data.fd = agent.timerfd;
+	if (epoll_ctl(agent.epfd, EPOLL_CTL_ADD, agent.timerfd, &ev))
+		return pr_err_errno(-errno, "epoll_ctl(timerfd)");
+	n = api_poll_fds(agent.api, fds, 4);
+	for (int i = 0; i < n; i++) {
+		ev.data.fd = fds[i];
+		if (epoll_ctl(agent.epfd, EPOLL_CTL_ADD, fds[i], &ev))
+			return pr_err_errno(-errno, "epoll_ctl(api)");
+	}
+	return 0;
+}
+
+static void on_signal(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(agent.sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			pr_info("SIGHUP: reloading %s", agent.config_path ? agent.config_path : "the embedded configuration");
+			agent_reload(&actor_config, NULL);
+		} else {
+			pr_info("%s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			agent.stop = true;
+		}
+	}
+}
+
+static void on_tick(void)
+{
+	uint64_t expirations;
+
+	if (read(agent.timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		log_once(LOG_LVL_WARN, "timerfd", "timerfd read: %s", strerror(errno));
+}
+
+static int run_loop(void)
+{
+	struct epoll_event evs[8];
+
+	while (!agent.stop) {
+		int timeout = api_timeout_ms(agent.api);
+		int n = epoll_wait(agent.epfd, evs, 8, timeout < 0 || timeout > 1000 ? 1000 : timeout);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return pr_err_errno(-errno, "epoll_wait");
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == agent.sigfd)
+				on_signal();
+			else if (evs[i].data.fd == agent.timerfd)
+				on_tick();
+		}
+		/* MHD keeps its own deadlines: let it run on every wake-up. */
+		api_run(agent.api);
+	}
+	return 0;
+}
+
+static void shutdown_agent(void)
+{
+	bool detach = agent.cfg.on_exit == EXIT_DETACH;
+
+	api_stop(agent.api);
+	agent.api = NULL;
+	guard_stop(&agent.guard, &agent.cfg, detach);
+	if (detach) {
+		int n = bpfobj_remove_all(agent.cfg.pin_root);
+
+		pr_info("agent.on_exit is detach: removed %d pinned objects", n < 0 ? 0 : n);
+	} else {
+		pr_info("stopped; the datapath keeps running from the pins under %s "
+			"(`aegis agent --cleanup` removes it)", agent.cfg.pin_root);
+	}
+	audit_log(&actor_agent, "agent.stop", NULL, 0, NULL,
+		  json_pack("{s:s}", "enforcement", detach ? "detached" : "kept"));
+	disable_bpf_stats();
+	json_decref(agent.probe_report);
+	agent.probe_report = NULL;
+	if (agent.lock_fd >= 0)
+		close(agent.lock_fd);
+	config_free(&agent.cfg);
+	audit_close();
+}
+
+/* `aegis agent --cleanup`: everything aegis put in the kernel goes, the audit log stays. */
+static int cleanup_all(void)
+{
+	json_t *ignored;
+	int n;
+
+	setenv("AEGIS_SOCKET", agent.cfg.socket_path, 1);
+	if (client_request("GET", "/v1/status", NULL, &ignored, NULL)) {
+		json_decref(ignored);
+		pr_err("an agent is running on %s: stop it first (systemctl stop aegis, or SIGTERM)",
+		       agent.cfg.socket_path);
+		return 1;
+	}
+	n = bpfobj_remove_all(agent.cfg.pin_root);
+	if (n < 0) {
+		audit_log(&actor_agent, "cleanup", agent.cfg.pin_root, n, NULL, NULL);
+		pr_err_errno(n, "cleanup of %s", agent.cfg.pin_root);
+		return 1;
+	}
+	audit_log(&actor_agent, "cleanup", agent.cfg.pin_root, 0, NULL,
+		  json_pack("{s:i}", "removed", n));
+	printf("aegis: removed %d pinned objects under %s; no aegis program remains attached\n", n,
+	       agent.cfg.pin_root);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, bool *cleanup, char **level)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "cleanup", no_argument, NULL, 'C' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{},
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			agent.config_path = optarg;
+			break;
+		case 'C':
+			*cleanup = true;
+			break;
+		case 'l':
+			*level = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: aegis agent [--config FILE] [--cleanup] [--log-level L]\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "aegis agent: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int load_initial_config(const char *level)
+{
+	struct diags d = {};
+	enum log_level lvl;
+
+	if (config_load(agent.config_path, &agent.cfg, &d)) {
+		log_diags(&d);
+		diags_free(&d);
+		pr_err("invalid configuration: not starting");
+		return 1;
+	}
+	diags_free(&d);
+	log_set_level(agent.cfg.log_level);
+	if (level) {
+		if (log_parse_level(level, &lvl)) {
+			pr_err("--log-level '%s': expected error, warn, info or debug", level);
+			return EXIT_USAGE;
+		}
+		log_set_level(lvl);
+	}
+	return 0;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	bool cleanup = false;
+	char *level = NULL;
+	int rc, err;
+
+	memset(&agent, 0, sizeof(agent));
+	agent.stats_fd = agent.lock_fd = agent.sigfd = agent.timerfd = agent.epfd = -1;
+	rc = parse_args(argc, argv, &cleanup, &level);
+	if (!rc)
+		rc = load_initial_config(level);
+	if (rc)
+		return rc;
+	if (geteuid() != 0)
+		pr_warn("not running as root: loading BPF programs needs CAP_BPF, CAP_NET_ADMIN, "
+			"CAP_PERFMON and CAP_SYS_ADMIN");
+	if (audit_open(agent.cfg.audit_log))
+		return 1;
+	if (cleanup) {
+		rc = cleanup_all();
+		config_free(&agent.cfg);
+		return rc;
+	}
+	agent.lock_fd = take_lock(agent.cfg.state_dir);
+	if (agent.lock_fd < 0)
+		return 1;
+	agent.started_mono = now_monotonic_ns();
+	agent.started_real = now_realtime_ns();
+	pr_info("aegis %s starting with %s", AEGIS_VERSION, agent.cfg.source);
+	audit_log(&actor_agent, "agent.start", agent.cfg.source, 0, NULL,
+		  json_pack("{s:s, s:i}", "version", AEGIS_VERSION, "pid", (int)getpid()));
+	err = ensure_mounts(&agent.cfg);
+	if (!err) {
+		run_probe();
+		enable_bpf_stats();
+		err = guard_start(&agent.guard, &agent.cfg);
+	}
+	if (!err)
+		err = api_start(&agent.api, &agent.cfg, agent_routes);
+	if (!err)
+		err = setup_loop();
+	if (!err) {
+		pr_info("ready: pid %d, API on %s", (int)getpid(), agent.cfg.socket_path);
+		err = run_loop();
+	}
+	if (err)
+		audit_log(&actor_agent, "agent.start", agent.cfg.source, err, NULL, NULL);
+	shutdown_agent();
+	return err ? 1 : 0;
+}

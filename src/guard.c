@@ -1,0 +1,686 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <linux/if_link.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guard.h"
+#include "guard.skel.h"
+#include "iface.h"
+#include "log.h"
+#include "util.h"
+
+#define REASON_NAME(id, name) name,
+const char *const guard_reason_names[GUARD_REASON_COUNT] = { GUARD_REASONS(REASON_NAME) };
+#undef REASON_NAME
+
+static const char *const guard_programs[] = { "xdp_guard", NULL };
+static const char *const guard_maps[] = {
+	"guard_ifaces",	  "guard_settings", "guard_counters", "guard_allow_v4",
+	"guard_allow_v6", "guard_block_v4", "guard_block_v6", NULL,
+};
+
+static const void *guard_elf_bytes(size_t *len)
+{
+	return guard_bpf__elf_bytes(len);
+}
+
+const struct bpfobj_desc guard_desc = {
+	.name = "guard",
+	.file = "guard.bpf.o",
+	.embedded = guard_elf_bytes,
+	.programs = guard_programs,
+	.maps = guard_maps,
+};
+
+static int map_fd(const struct guard *g, const char *name)
+{
+	return bpfobj_map_fd(&g->obj, name);
+}
+
+static struct guard_iface_state *find_iface(struct guard *g, const char *name)
+{
+	for (size_t i = 0; i < g->n_ifaces; i++)
+		if (streq(g->ifaces[i].name, name))
+			return &g->ifaces[i];
+	return NULL;
+}
+
+static uint32_t mode_value(enum guard_mode m)
+{
+	return m == GUARD_MODE_BLOCK ? GUARD_MODE_BLOCK_V : GUARD_MODE_OBSERVE_V;
+}
+
+/* Slot 0 counts unconfigured interfaces; a slot is zeroed when handed out so counts start at 0. */
+static int alloc_slot(struct guard *g, uint32_t *slot)
+{
+	int fd = map_fd(g, "guard_counters");
+	int ncpu = libbpf_num_possible_cpus();
+	_cleanup_free_ struct guard_counters *zero = NULL;
+
+	for (uint32_t s = 1; s < GUARD_MAX_IFACES; s++) {
+		bool used = false;
+
+		for (size_t i = 0; i < g->n_ifaces; i++)
+			used |= g->ifaces[i].slot == s;
+		if (used)
+			continue;
+		if (ncpu <= 0)
+			return ncpu ? ncpu : -EINVAL;
+		zero = calloc((size_t)ncpu, sizeof(*zero));
+		if (!zero)
+			return -ENOMEM;
+		if (bpf_map_update_elem(fd, &s, zero, BPF_ANY))
+			return -errno;
+		*slot = s;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+static int write_iface_entry(struct guard *g, const struct guard_iface_state *s)
+{
+	struct guard_iface v = { .mode = mode_value(s->mode), .slot = s->slot };
+	uint32_t key = (uint32_t)s->ifindex;
+
+	if (bpf_map_update_elem(map_fd(g, "guard_ifaces"), &key, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* What is on the interface now, to name the owner when the attach is refused. */
+static void describe_occupant(int ifindex, char *buf, size_t len)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_prog_info info = {};
+	uint32_t ilen = sizeof(info);
+	int fd;
+
+	snprintf(buf, len, "another XDP program");
+	if (bpf_xdp_query(ifindex, 0, &q) || !q.prog_id)
+		return;
+	fd = bpf_prog_get_fd_by_id(q.prog_id);
+	if (fd < 0)
+		return;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &ilen))
+		snprintf(buf, len, "XDP program id %u (%s) not owned by aegis", q.prog_id, info.name);
+	close(fd);
+}
+
+static bool attached_generic(int ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	return bpf_xdp_query(ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_SKB;
+}
+
+static int link_info(int fd, struct bpf_link_info *info)
+{
+	uint32_t len = sizeof(*info);
+
+	memset(info, 0, sizeof(*info));
+	return bpf_obj_get_info_by_fd(fd, info, &len) ? -errno : 0;
+}
+
+/* A pinned link from an earlier run: kept when it still drives this interface. */
+static int adopt_link(struct guard *g, struct guard_iface_state *s, const char *pin)
+{
+	int prog_fd = bpfobj_prog_fd(&g->obj, "xdp_guard");
+	struct bpf_link_info info;
+	int fd = bpf_obj_get(pin);
+
+	if (fd < 0)
+		return -ENOENT;
+	if (link_info(fd, &info) || info.type != BPF_LINK_TYPE_XDP ||
+	    info.xdp.ifindex != (uint32_t)s->ifindex) {
+		/* The interface was deleted or renumbered: the old link is defunct. */
+		close(fd);
+		unlink(pin);
+		audit_log(&actor_agent, "unpin", pin, 0, NULL, json_pack("{s:s}", "why", "defunct link"));
+		return -ENOENT;
+	}
+	if (info.prog_id != g->obj.prog_id[0]) {
+		/* A new build of the program: swap it in atomically, no gap in protection. */
+		if (bpf_link_update(fd, prog_fd, NULL)) {
+			int err = -errno;
+
+			close(fd);
+			audit_log(&actor_agent, "replace", pin, err, NULL, NULL);
+			return pr_err_errno(err, "guard: %s: cannot update the XDP link to the new program", s->name);
+		}
+		audit_log(&actor_agent, "replace", pin, 0, NULL,
+			  json_pack("{s:I, s:I}", "old_prog_id", (json_int_t)info.prog_id, "prog_id",
+				    (json_int_t)g->obj.prog_id[0]));
+	}
+	s->link_fd = fd;
+	s->link_id = info.id;
+	s->generic = attached_generic(s->ifindex);
+	audit_log(&actor_agent, "adopt", pin, 0, NULL,
+		  json_pack("{s:I, s:s}", "link_id", (json_int_t)info.id, "interface", s->name));
+	return 0;
+}
+
+static int create_link(struct guard *g, struct guard_iface_state *s, enum xdp_attach_mode want)
+{
+	int prog_fd = bpfobj_prog_fd(&g->obj, "xdp_guard");
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+	int fd = -1, err = 0;
+
+	if (want != XDP_ATTACH_GENERIC) {
+		opts.flags = XDP_FLAGS_DRV_MODE;
+		fd = bpf_link_create(prog_fd, s->ifindex, BPF_XDP, &opts);
+		err = fd < 0 ? -errno : 0;
+		if (fd < 0 && want == XDP_ATTACH_AUTO && err != -EBUSY && err != -EEXIST)
+			log_once(LOG_LVL_WARN, s->name,
+				 "guard: %s: native XDP unavailable (%s); using generic XDP, which runs after "
+				 "the kernel allocates the skb and costs more per packet", s->name, errstr(err));
+	}
+	if (fd < 0 && want != XDP_ATTACH_NATIVE && err != -EBUSY && err != -EEXIST) {
+		opts.flags = XDP_FLAGS_SKB_MODE;
+		fd = bpf_link_create(prog_fd, s->ifindex, BPF_XDP, &opts);
+		err = fd < 0 ? -errno : 0;
+		s->generic = fd >= 0;
+	}
+	if (fd < 0) {
+		char occupant[128];
+
+		if (err == -EBUSY || err == -EEXIST) {
+			describe_occupant(s->ifindex, occupant, sizeof(occupant));
+			pr_err("guard: %s: cannot attach: the interface already has %s", s->name, occupant);
+		} else {
+			pr_err("guard: %s: cannot attach XDP (%s mode): %s", s->name,
+			       xdp_attach_mode_name(want), errstr(err));
+		}
+		return err;
+	}
+	s->link_fd = fd;
+	return 0;
+}
+
+static int attach_iface(struct guard *g, struct guard_iface_state *s, const struct aegis_config *cfg)
+{
+	char pin[PATH_MAX], linkname[IF_NAMESIZE + 8];
+	struct bpf_link_info info;
+	int err;
+
+	snprintf(linkname, sizeof(linkname), "xdp_%s", s->name);
+	if (bpfobj_link_pin_path(&g->obj, linkname, pin, sizeof(pin)))
+		return -ENAMETOOLONG;
+	if (adopt_link(g, s, pin) == 0)
+		return 0;
+	err = create_link(g, s, cfg->guard_xdp_mode);
+	if (err) {
+		audit_log(&actor_config, "attach", s->name, err, NULL, json_pack("{s:s}", "hook", "xdp"));
+		return err;
+	}
+	if (bpf_obj_pin(s->link_fd, pin)) {
+		err = -errno;
+		close(s->link_fd);
+		s->link_fd = -1;
+		audit_log(&actor_config, "pin", pin, err, NULL, NULL);
+		return pr_err_errno(err, "guard: %s: cannot pin the XDP link at %s", s->name, pin);
+	}
+	if (link_info(s->link_fd, &info) == 0)
+		s->link_id = info.id;
+	pr_info("guard: attached to %s (ifindex %d, %s XDP, mode %s)", s->name, s->ifindex,
+		s->generic ? "generic" : "native", guard_mode_name(s->mode));
+	audit_log(&actor_config, "attach", s->name, 0, NULL,
+		  json_pack("{s:s, s:s, s:I, s:s}", "hook", "xdp", "xdp_mode", s->generic ? "generic" : "native",
+			    "link_id", (json_int_t)s->link_id, "pin", pin));
+	return 0;
+}
+
+static void detach_iface(struct guard *g, struct guard_iface_state *s, const struct actor *who)
+{
+	char pin[PATH_MAX], linkname[IF_NAMESIZE + 8];
+	uint32_t key = (uint32_t)s->ifindex;
+	int err = 0;
+
+	snprintf(linkname, sizeof(linkname), "xdp_%s", s->name);
+	if (s->link_fd >= 0 && bpf_link_detach(s->link_fd))
+		err = -errno;
+	if (bpfobj_link_pin_path(&g->obj, linkname, pin, sizeof(pin)) == 0)
+		unlink(pin);
+	if (s->link_fd >= 0)
+		close(s->link_fd);
+	s->link_fd = -1;
+	bpf_map_delete_elem(map_fd(g, "guard_ifaces"), &key);
+	audit_log(who, "detach", s->name, err, NULL, json_pack("{s:s}", "hook", "xdp"));
+	if (err)
+		pr_warn_errno(err, "guard: %s: detach", s->name);
+	else
+		pr_info("guard: detached from %s", s->name);
+}
+
+/* ---- configuration-origin list entries -------------------------------------------------- */
+
+struct lpm_key {
+	uint32_t prefixlen;
+	uint8_t addr[16];
+};
+
+static size_t key_size(int family)
+{
+	return family == AF_INET ? sizeof(struct guard_lpm_v4) : sizeof(struct guard_lpm_v6);
+}
+
+static int list_fd(const struct guard *g, bool allow, int family)
+{
+	return bpfobj_map_fd(&g->obj, allow ? (family == AF_INET ? "guard_allow_v4" : "guard_allow_v6")
+					    : (family == AF_INET ? "guard_block_v4" : "guard_block_v6"));
+}
+
+static bool config_has(const struct cfg_cidr *list, size_t n, int family, const struct lpm_key *k)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++)
+		if (list[i].cidr.family == family && list[i].cidr.prefixlen == k->prefixlen &&
+		    memcmp(list[i].cidr.addr, k->addr, alen) == 0)
+			return true;
+	return false;
+}
+
+/* Removes config entries no longer configured; entries of other origins are left alone. */
+static int prune_config_entries(struct guard *g, bool allow, int family, const struct cfg_cidr *list, size_t n)
+{
+	int fd = list_fd(g, allow, family);
+	struct lpm_key key, next, stale[256];
+	struct guard_rule rule;
+	size_t nstale = 0;
+	void *prev = NULL;
+
+	/* Collect first, then delete: deleting while walking would restart the walk. */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &rule) || rule.origin != GUARD_ORIGIN_CONFIG)
+			continue;
+		if (!config_has(list, n, family, &key) && nstale < ARRAY_SIZE(stale))
+			stale[nstale++] = key;
+	}
+	for (size_t i = 0; i < nstale; i++)
+		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
+static int write_config_entries(struct guard *g, bool allow, const struct cfg_cidr *list, size_t n)
+{
+	int err;
+
+	for (int family = AF_INET; family; family = family == AF_INET ? AF_INET6 : 0) {
+		err = prune_config_entries(g, allow, family, list, n);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cidr *c = &list[i].cidr;
+		struct guard_rule rule = { .created_ns = now_realtime_ns(), .origin = GUARD_ORIGIN_CONFIG };
+		struct lpm_key key = { .prefixlen = c->prefixlen };
+		int fd = list_fd(g, allow, c->family);
+		char text[CIDR_STRLEN];
+
+		memcpy(key.addr, c->addr, key_size(c->family) - sizeof(uint32_t));
+		/* Keep an existing entry (and its hit counters); only add what is new. */
+		if (bpf_map_update_elem(fd, &key, &rule, BPF_NOEXIST) && errno != EEXIST) {
+			err = -errno;
+			cidr_format(c, text, sizeof(text));
+			audit_log(&actor_config, allow ? "allow" : "block", text, err, NULL, NULL);
+			return pr_err_errno(err, "guard: %s list: cannot add %s", allow ? "allow" : "block", text);
+		}
+	}
+	return 0;
+}
+
+static int write_settings(struct guard *g)
+{
+	struct guard_settings s = {
+		.malformed_action = GUARD_ACTION_DROP,
+		.later_fragment_action = GUARD_ACTION_PASS,
+	};
+	uint32_t key = 0;
+
+	if (bpf_map_update_elem(map_fd(g, "guard_settings"), &key, &s, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* ---- interface set ---------------------------------------------------------------------- */
+
+/*
+ * Keeps the counter slot an earlier run gave this interface (its counters go on). The mode comes
+ * from the configuration: a run-time switch lasts until the agent restarts.
+ */
+static void load_existing_slot(struct guard *g, struct guard_iface_state *s)
+{
+	struct guard_iface v;
+	uint32_t key = (uint32_t)s->ifindex;
+
+	if (bpf_map_lookup_elem(map_fd(g, "guard_ifaces"), &key, &v) == 0 && v.slot &&
+	    v.slot < GUARD_MAX_IFACES)
+		s->slot = v.slot;
+}
+
+struct wanted_iface {
+	char name[IF_NAMESIZE];
+	int ifindex;
+};
+
+static int resolve_wanted(const struct aegis_config *cfg, struct wanted_iface *w, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; cfg->guard_enabled && i < cfg->n_guard_ifaces; i++) {
+		struct wanted_iface x;
+		int err = iface_resolve(cfg->guard_ifaces[i], x.name, sizeof(x.name), &x.ifindex);
+		bool dup = false;
+
+		if (err)
+			return pr_err_errno(err, "guard: interface '%s' (guard.interfaces)", cfg->guard_ifaces[i]);
+		for (size_t j = 0; j < *n; j++)
+			dup |= w[j].ifindex == x.ifindex;
+		if (!dup && *n < GUARD_MAX_IFACES - 1)
+			w[(*n)++] = x;
+	}
+	return 0;
+}
+
+static bool wanted_has(const struct wanted_iface *w, size_t n, const struct guard_iface_state *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(w[i].name, s->name) && w[i].ifindex == s->ifindex)
+			return true;
+	return false;
+}
+
+static int add_iface(struct guard *g, const struct wanted_iface *w, const struct aegis_config *cfg)
+{
+	struct guard_iface_state *s = &g->ifaces[g->n_ifaces];
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", w->name);
+	s->ifindex = w->ifindex;
+	s->link_fd = -1;
+	s->mode = cfg->guard_mode;
+	load_existing_slot(g, s);
+	if (!s->slot) {
+		err = alloc_slot(g, &s->slot);
+		if (err)
+			return pr_err_errno(err, "guard: %s: no counter slot", s->name);
+	}
+	err = write_iface_entry(g, s);
+	if (err)
+		return pr_err_errno(err, "guard: %s: cannot write guard_ifaces", s->name);
+	err = attach_iface(g, s, cfg);
+	if (err) {
+		uint32_t key = (uint32_t)s->ifindex;
+
+		bpf_map_delete_elem(map_fd(g, "guard_ifaces"), &key);
+		return err;
+	}
+	g->n_ifaces++;
+	return 0;
+}
+
+static void remove_iface_at(struct guard *g, size_t i, const struct actor *who)
+{
+	detach_iface(g, &g->ifaces[i], who);
+	g->ifaces[i] = g->ifaces[--g->n_ifaces];
+}
+
+/* Detaches pinned links of interfaces that are no longer configured (left by an earlier run). */
+static void drop_unwanted_pins(struct guard *g, const struct wanted_iface *w, size_t n)
+{
+	char dir[PATH_MAX];
+	DIR *dp;
+	struct dirent *de;
+
+	if (bpfobj_link_pin_path(&g->obj, "", dir, sizeof(dir)))
+		return;
+	dp = opendir(dir);
+	if (!dp)
+		return;
+	while ((de = readdir(dp))) {
+		struct guard_iface_state s = { .link_fd = -1 };
+		bool keep = false;
+		char pin[PATH_MAX];
+
+		if (strncmp(de->d_name, "xdp_", 4))
+			continue;
+		snprintf(s.name, sizeof(s.name), "%s", de->d_name + 4);
+		for (size_t i = 0; i < n; i++)
+			keep |= streq(w[i].name, s.name);
+		if (keep)
+			continue;
+		if ((size_t)snprintf(pin, sizeof(pin), "%s/%s", dir, de->d_name) >= sizeof(pin))
+			continue;
+		s.link_fd = bpf_obj_get(pin);
+		s.ifindex = (int)if_nametoindex(s.name);
+		detach_iface(g, &s, &actor_config);
+	}
+	closedir(dp);
+}
+
+static int sync_ifaces(struct guard *g, const struct aegis_config *cfg)
+{
+	struct wanted_iface w[GUARD_MAX_IFACES];
+	size_t n;
+	int err = resolve_wanted(cfg, w, &n);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < g->n_ifaces;) {
+		if (!wanted_has(w, n, &g->ifaces[i]))
+			remove_iface_at(g, i, &actor_config);
+		else
+			i++;
+	}
+	drop_unwanted_pins(g, w, n);
+	for (size_t i = 0; i < n; i++) {
+		struct guard_iface_state *s = find_iface(g, w[i].name);
+
+		if (s) {
+			if (!s->mode_override)
+				s->mode = cfg->guard_mode;
+			err = write_iface_entry(g, s);
+		} else {
+			err = add_iface(g, &w[i], cfg);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int write_lists(struct guard *g, const struct aegis_config *cfg)
+{
+	int err = write_config_entries(g, true, cfg->guard_allow, cfg->n_guard_allow);
+
+	if (!err)
+		err = write_config_entries(g, false, cfg->guard_block, cfg->n_guard_block);
+	return err;
+}
+
+int guard_start(struct guard *g, const struct aegis_config *cfg)
+{
+	int err;
+
+	memset(g, 0, sizeof(*g));
+	if (!cfg->guard_enabled) {
+		pr_info("guard: disabled by configuration (guard.enabled: false)");
+		return 0;
+	}
+	err = bpfobj_setup(&g->obj, &guard_desc, cfg);
+	if (err)
+		return err;
+	g->running = true;
+	err = write_settings(g);
+	if (err) {
+		pr_err_errno(err, "guard: cannot write guard_settings");
+		goto fail;
+	}
+	err = sync_ifaces(g, cfg);
+	if (!err)
+		err = write_lists(g, cfg);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	guard_stop(g, cfg, false);
+	return err;
+}
+
+int guard_reconfigure(struct guard *g, const struct aegis_config *old, const struct aegis_config *cfg)
+{
+	int err;
+
+	if (!g->running && cfg->guard_enabled)
+		return guard_start(g, cfg);
+	if (g->running && !cfg->guard_enabled) {
+		guard_stop(g, old, true);
+		return 0;
+	}
+	if (!g->running)
+		return 0;
+	if (old->guard_mode != cfg->guard_mode)
+		for (size_t i = 0; i < g->n_ifaces; i++)
+			g->ifaces[i].mode_override = false;
+	err = sync_ifaces(g, cfg);
+	if (!err)
+		err = write_lists(g, cfg);
+	if (err) {
+		pr_warn("guard: restoring the previous configuration");
+		if (sync_ifaces(g, old) || write_lists(g, old))
+			pr_err("guard: could not fully restore the previous configuration");
+	}
+	return err;
+}
+
+void guard_stop(struct guard *g, const struct aegis_config *cfg, bool detach)
+{
+	if (!g->running)
+		return;
+	for (size_t i = 0; i < g->n_ifaces; i++) {
+		if (detach) {
+			detach_iface(g, &g->ifaces[i], &actor_agent);
+		} else if (g->ifaces[i].link_fd >= 0) {
+			close(g->ifaces[i].link_fd);
+			g->ifaces[i].link_fd = -1;
+		}
+	}
+	g->n_ifaces = 0;
+	bpfobj_close(&g->obj);
+	if (detach) {
+		int n = bpfobj_remove_all(g->obj.pin_dir);
+
+		if (n < 0)
+			pr_warn_errno(n, "guard: cannot remove pins under %s", g->obj.pin_dir);
+	}
+	g->running = false;
+}
+
+int guard_set_mode(struct guard *g, const char *ifname, enum guard_mode mode,
+		   const struct actor *who, char *err, size_t errlen)
+{
+	size_t changed = 0;
+
+	if (!g->running) {
+		snprintf(err, errlen, "the guard is not running (guard.enabled: false)");
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < g->n_ifaces; i++) {
+		struct guard_iface_state *s = &g->ifaces[i];
+		enum guard_mode old = s->mode;
+		int e;
+
+		if (ifname && !streq(ifname, s->name))
+			continue;
+		s->mode = mode;
+		e = write_iface_entry(g, s);
+		audit_log(who, "guard.mode", s->name, e, NULL,
+			  json_pack("{s:s, s:s}", "from", guard_mode_name(old), "to", guard_mode_name(mode)));
+		if (e) {
+			s->mode = old;
+			snprintf(err, errlen, "%s: cannot write guard_ifaces: %s", s->name, errstr(e));
+			return e;
+		}
+		s->mode_override = true;
+		changed++;
+	}
+	if (!changed) {
+		snprintf(err, errlen, "interface '%s' is not protected by the guard", ifname ? ifname : "*");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int guard_read_counters(const struct guard *g, const struct guard_iface_state *s,
+			struct guard_counters *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	_cleanup_free_ struct guard_counters *percpu = NULL;
+	uint32_t key = s->slot;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0)
+		return -EINVAL;
+	percpu = calloc((size_t)ncpu, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(map_fd(g, "guard_counters"), &key, percpu))
+		return -errno;
+	for (int c = 0; c < ncpu; c++) {
+		const uint64_t *src = (const uint64_t *)&percpu[c];
+		uint64_t *dst = (uint64_t *)out;
+
+		for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+			dst[i] += src[i];
+	}
+	return 0;
+}
+
+static json_t *counters_json(const struct guard_counters *c)
+{
+	json_t *reasons = json_object();
+	json_t *o;
+
+	for (int r = 1; r < GUARD_REASON_COUNT; r++)
+		json_object_set_new(reasons, guard_reason_names[r], json_integer((json_int_t)c->by_reason[r]));
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "rx_packets", (json_int_t)c->rx_packets, "rx_bytes", (json_int_t)c->rx_bytes,
+		      "passed", (json_int_t)c->passed, "dropped", (json_int_t)c->dropped,
+		      "would_drop", (json_int_t)c->would_drop, "non_ip", (json_int_t)c->non_ip,
+		      "malformed", (json_int_t)c->malformed, "fragments", (json_int_t)c->fragments,
+		      "blocked_by_list", (json_int_t)c->blocked_by_list,
+		      "allowed_by_list", (json_int_t)c->allowed_by_list);
+	json_object_set_new(o, "by_reason", reasons);
+	return o;
+}
+
+json_t *guard_status_json(const struct guard *g)
+{
+	json_t *ifaces = json_array();
+
+	if (!g->running)
+		return json_pack("{s:b}", "running", 0);
+	for (size_t i = 0; i < g->n_ifaces; i++) {
+		const struct guard_iface_state *s = &g->ifaces[i];
+		struct guard_counters c;
+		json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:i, s:b}", "name", s->name, "ifindex",
+				      s->ifindex, "mode", guard_mode_name(s->mode), "xdp_mode",
+				      s->generic ? "generic" : "native", "link_id", (json_int_t)s->link_id,
+				      "slot", (int)s->slot, "mode_set_at_runtime", s->mode_override);
+
+		if (guard_read_counters(g, s, &c) == 0)
+			json_object_set_new(o, "counters", counters_json(&c));
+		json_array_append_new(ifaces, o);
+	}
+	return json_pack("{s:b, s:b, s:I, s:s, s:s, s:o}", "running", 1, "adopted", g->obj.adopted,
+			 "prog_id", (json_int_t)g->obj.prog_id[0], "object", g->obj.source, "pin_dir",
+			 g->obj.pin_dir, "interfaces", ifaces);
+}

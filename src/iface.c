@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "iface.h"
+#include "util.h"
+
+static int default_route_v4(char *name, size_t len)
+{
+	FILE *f = fopen("/proc/net/route", "re");
+	char line[512], ifn[IF_NAMESIZE + 1];
+	unsigned long dest, mask, metric, best_metric = ~0UL;
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	/* Iface Destination Gateway Flags RefCnt Use Metric Mask ... (hex, host byte order) */
+	while (fgets(line, sizeof(line), f)) {
+		unsigned flags;
+
+		if (sscanf(line, "%16s %lx %*x %x %*d %*d %lu %lx", ifn, &dest, &flags, &metric, &mask) != 5)
+			continue;
+		if (dest || mask || !(flags & 0x1 /* RTF_UP */) || metric >= best_metric)
+			continue;
+		best_metric = metric;
+		snprintf(name, len, "%s", ifn);
+		err = 0;
+	}
+	fclose(f);
+	return err;
+}
+
+static int default_route_v6(char *name, size_t len)
+{
+	FILE *f = fopen("/proc/net/ipv6_route", "re");
+	char line[512], dst[33], ifn[IF_NAMESIZE + 1];
+	unsigned plen, metric, flags, best_metric = ~0U;
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	/* dst dst_len src src_len nexthop metric refcnt use flags iface */
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%32s %x %*s %*x %*s %x %*x %*x %x %16s", dst, &plen, &metric, &flags, ifn) != 5)
+			continue;
+		if (plen != 0 || strspn(dst, "0") != 32 || streq(ifn, "lo") || metric >= best_metric)
+			continue;
+		if (!(flags & 0x1))
+			continue;
+		best_metric = metric;
+		snprintf(name, len, "%s", ifn);
+		err = 0;
+	}
+	fclose(f);
+	return err;
+}
+
+int iface_default_route(char *name, size_t len)
+{
+	if (default_route_v4(name, len) == 0)
+		return 0;
+	return default_route_v6(name, len);
+}
+
+int iface_resolve(const char *configured, char *name, size_t len, int *ifindex)
+{
+	unsigned idx;
+
+	if (streq(configured, IFACE_DEFAULT_ROUTE)) {
+		int err = iface_default_route(name, len);
+
+		if (err)
+			return err;
+	} else {
+		snprintf(name, len, "%s", configured);
+	}
+	idx = if_nametoindex(name);
+	if (!idx)
+		return -errno ? -errno : -ENODEV;
+	*ifindex = (int)idx;
+	return 0;
+}

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef AEGIS_IFACE_H
+#define AEGIS_IFACE_H
+
+#include <net/if.h>
+#include <stddef.h>
+
+/*
+ * The interface of the IPv4 default route with the lowest metric, else the IPv6 one, read from
+ * /proc/net/route and /proc/net/ipv6_route. 0, or -ENOENT when the host has no default route.
+ */
+int iface_default_route(char *name, size_t len);
+
+/* Resolves a configured name (or IFACE_DEFAULT_ROUTE) to a real name and ifindex; -ENODEV. */
+int iface_resolve(const char *configured, char *name, size_t len, int *ifindex);
+
+#endif
