@@ -271,6 +271,7 @@ static int run_loop(void)
 static void shutdown_agent(void)
 {
 	bool detach = agent.cfg.on_exit == EXIT_DETACH;
+	bool had_datapath = agent.guard.running;
 
 	api_stop(agent.api);
 	agent.api = NULL;
@@ -279,7 +280,7 @@ static void shutdown_agent(void)
 		int n = bpfobj_remove_all(agent.cfg.pin_root);
 
 		pr_info("agent.on_exit is detach: removed %d pinned objects", n < 0 ? 0 : n);
-	} else {
+	} else if (had_datapath) {
 		pr_info("stopped; the datapath keeps running from the pins under %s "
 			"(`aegis agent --cleanup` removes it)", agent.cfg.pin_root);
 	}

@@ -18,6 +18,15 @@ int cmd_progs(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
 
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *synopsis;
+	const char *help;
+};
+
+const struct command *cli_find_command(const char *name);
+
 /* Prints the help text of one command (or the overview for NULL); false when unknown. */
 bool cli_print_help(const char *command);
 

@@ -1283,7 +1283,8 @@ static void pin_test(const char *dir, struct check *c)
 	char path[512];
 	int fd, got, err;
 
-	snprintf(path, sizeof(path), "%s/" CGROUP_PREFIX "%d", dir, (int)getpid());
+	/* bpffs refuses names with a dot (reserved for its own *.debug files). */
+	snprintf(path, sizeof(path), "%s/" NAME_PREFIX "pin_%d", dir, (int)getpid());
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NAME_PREFIX "pin", 4, 4, 1, NULL);
 	if (fd < 0) {
 		check_fail(c, ST_CREATE, fd, NULL);

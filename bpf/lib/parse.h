@@ -186,7 +186,8 @@ __noinline __u64 parse_opaque(__u64 v)
  * A fragment header with a non-zero offset ends the walk: what follows is payload.
  * *remaining is payload_len on entry and what is left for L4 on return.
  *
- * The cursor is an offset from data, passed through parse_opaque() before each header. Every
+ * The cursor is an offset from data, passed through parse_opaque() before each header with the
+ * bytes left. Every
  * header type moves the cursor by a differently shaped amount, and the verifier only prunes a
  * path whose cursor it has already seen, so without this each mix of types along the chain is a
  * separate verifier state: ~3^n of them, 338K instructions processed for n = 6. Only packets
@@ -203,8 +204,17 @@ static __always_inline int parse_ipv6_ext(struct hdr_cursor *nh, void *data, voi
 	for (i = 0; i <= GUARD_MAX_IPV6_EXT; i++) {
 		struct ipv6_opt_hdr *oh;
 		__u32 hlen;
+		__u64 st;
 
-		off = parse_opaque(off);
+		/* One call carries both: the bytes left matter to pruning as much as the cursor. */
+		st = parse_opaque((__u64)left << 32 | (__u32)off);
+		/*
+		 * 64 bits wide and behind a barrier, else clang zero-extends one copy for the
+		 * bound check and another for the pointer, and the verifier sees no bound.
+		 */
+		off = st & 0xffffffff;
+		left = st >> 32;
+		barrier_var(off);
 		if (off > PARSE_MAX_OFF)
 			return GUARD_REASON_MALFORMED_IPV6_EXT;
 		oh = data + off;

@@ -190,3 +190,19 @@ for cpu in v["values"]:
     total += int.from_bytes(raw, "little")
 print(total)' "$3"
 }
+
+# jcheck NAME JQ-FILTER CLI-ARGS...: the CLI command succeeds and its JSON satisfies the filter
+# (empty output fails: jq -e alone would accept it).
+jcheck() {
+	local name=$1 filter=$2 out
+	shift 2
+	if ! out=$(cli "$@" 2>&1); then
+		fail "$name" "aegis $* failed: $(echo "$out" | head -c 300 | tr '\n' ' ')"
+		return
+	fi
+	if [ -n "$out" ] && echo "$out" | jq -e "$filter" >/dev/null 2>&1; then
+		pass "$name"
+	else
+		fail "$name" "$filter on: $(echo "$out" | head -c 400 | tr '\n' ' ')"
+	fi
+}

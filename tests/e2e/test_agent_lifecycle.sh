@@ -16,13 +16,12 @@ if ! start_agent; then
 fi
 pass "agent starts on a veth"
 check "status answers over the socket" cli status
-check "status --json names the guarded interface" \
-	bash -c "'$AEGIS' --socket '$SOCK' status --json | jq -e '.guard.interfaces[0].name == \"$IF_SRV\"'"
+jcheck "status --json names the guarded interface" ".guard.interfaces[0].name == \"$IF_SRV\"" status --json
 
 prog_id=$(xdp_prog_id)
 if [ "$prog_id" -gt 0 ] 2>/dev/null; then pass "XDP program attached to $IF_SRV"; else fail "XDP program attached" "id=$prog_id"; fi
-check "progs lists xdp_guard with its pin and attach point" \
-	bash -c "'$AEGIS' --socket '$SOCK' progs --json | jq -e '.programs[] | select(.name == \"xdp_guard\" and .id == $prog_id and (.pin | endswith(\"progs/xdp_guard\")) and .attached[0].interface == \"$IF_SRV\")'"
+jcheck "progs lists xdp_guard with its pin and attach point" \
+	"[.programs[] | select(.name == \"xdp_guard\" and .id == $prog_id and (.pin | endswith(\"progs/xdp_guard\")) and .attached[0].interface == \"$IF_SRV\")] | length == 1" progs --json
 check "pins exist under the pin root" test -e "$PIN_ROOT/guard/progs/xdp_guard" -a -e "$PIN_ROOT/guard/links/xdp_$IF_SRV"
 
 # Observe mode counts exactly: 20 pings in, 20 replies out (XDP sees only the 20 requests).
@@ -31,8 +30,8 @@ in_cli ping -c 20 -i 0.01 -W 1 -q "$ADDR_SRV" >/dev/null 2>&1
 rx_after=$(cli guard --json | jq '.interfaces[0].counters.rx_packets')
 if [ $((rx_after - rx_before)) -eq 20 ]; then pass "observe mode counts 20 pings exactly"; else fail "observe mode counts 20 pings exactly" "counted $((rx_after - rx_before))"; fi
 check "ping passes in observe mode" in_cli ping -c 2 -W 1 -q "$ADDR_SRV"
-check "run-time statistics are on" bash -c "'$AEGIS' --socket '$SOCK' progs --json | jq -e '.programs[0].run_count > 0'"
-check "metrics expose program run counts" bash -c "'$AEGIS' --socket '$SOCK' status >/dev/null && curl -sf --unix-socket '$SOCK' http://l/metrics | grep -q '^aegis_bpf_program_run_count_total{program=\"xdp_guard\"'"
+jcheck "run-time statistics are on" ".programs[0].run_count > 0" progs --json
+check "metrics expose program run counts" bash -c "set -o pipefail; curl -sf --unix-socket '$SOCK' http://l/metrics | grep -q '^aegis_bpf_program_run_count_total{program=\"xdp_guard\"'"
 link_id=$(cli progs --json | jq '.programs[0].attached[0].link_id')
 
 # kill -9: the datapath keeps running from the pins.
@@ -45,8 +44,8 @@ if [ $((cnt_after - cnt_before)) -eq 5 ]; then pass "the datapath counts while t
 
 # A new agent adopts: same program id, same link, counters continue.
 if start_agent; then pass "a new agent starts over the pins"; else fail "a new agent starts over the pins" "$(tail -5 "$TMP/agent.log")"; fi
-check "the new agent adopted the pinned program (same id)" \
-	bash -c "'$AEGIS' --socket '$SOCK' progs --json | jq -e '.programs[0].id == $prog_id and .programs[0].adopted == true and .programs[0].attached[0].link_id == $link_id'"
+jcheck "the new agent adopted the pinned program (same id)" \
+	".programs[0].id == $prog_id and .programs[0].adopted == true and .programs[0].attached[0].link_id == $link_id" progs --json
 rx_now=$(cli guard --json | jq '.interfaces[0].counters.rx_packets')
 if [ "$rx_now" -ge $((rx_after + 5)) ]; then pass "adopted counters keep their contents"; else fail "adopted counters keep their contents" "$rx_now < $rx_after + 5"; fi
 check "adoption is audited" audit_has adopt ok "progs/xdp_guard"

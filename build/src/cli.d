@@ -1,0 +1,3 @@
+build/src/cli.o: src/cli.c src/cli.h src/util.h
+src/cli.h:
+src/util.h:
