@@ -47,7 +47,7 @@ LIB_OBJS  := $(filter-out $(OUT)/src/main.o,$(OBJS))
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(patsubst tests/unit/%.c,$(OUT)/tests/%.o,$(TEST_SRCS))
 
-.PHONY: all deps test-deps run test unit e2e bench install uninstall clean vmlinux check-format
+.PHONY: docs all deps test-deps run test unit e2e bench install uninstall clean vmlinux check-format
 .DEFAULT_GOAL := all
 # Keep the intermediate objects so a rebuild does not redo every step.
 .SECONDARY:
@@ -129,6 +129,10 @@ $(OUT)/test_unit: $(TEST_OBJS) $(LIB_OBJS)
 
 $(OUT)/bpf $(OUT)/src $(OUT)/tests $(OUT)/fixtures:
 	$(Q)mkdir -p $@
+
+# The CLI reference is generated from the command table in src/cli.c.
+docs: $(OUT)/aegis
+	$(Q)$(OUT)/aegis help --markdown > docs/cli.md
 
 # ---- install --------------------------------------------------------------
 install: all

@@ -30,6 +30,9 @@ const struct command *cli_find_command(const char *name);
 /* Prints the help text of one command (or the overview for NULL); false when unknown. */
 bool cli_print_help(const char *command);
 
+/* The whole command reference as markdown (docs/cli.md). */
+void cli_print_markdown(void);
+
 /* True when argv holds "--help" or "-h": commands print their help and exit 0. */
 bool cli_wants_help(int argc, char **argv);
 

@@ -33,6 +33,10 @@ int main(int argc, char **argv)
 		cli_print_help(NULL);
 		return EXIT_USAGE;
 	}
+	if (streq(argv[i], "help") && i + 1 < argc && streq(argv[i + 1], "--markdown")) {
+		cli_print_markdown();
+		return 0;
+	}
 	if (streq(argv[i], "help")) {
 		if (!cli_print_help(i + 1 < argc ? argv[i + 1] : NULL)) {
 			fprintf(stderr, "aegis: no such command '%s' (see aegis help)\n", argv[i + 1]);

@@ -22,6 +22,7 @@
 #include <linux/perf_event.h>
 #include <mntent.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -744,14 +745,44 @@ static int perf_event_open_attr(struct perf_event_attr *attr)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Attaches the program to a perf event; closes the event on failure. */
 static int perf_set_bpf(int pfd, int prog_fd, struct check *c)
 {
-	int err = 0;
+	if (ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog_fd)) {
+		int err = check_fail(c, ST_ATTACH, -errno, "PERF_EVENT_IOC_SET_BPF refused the program");
 
-	if (ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog_fd))
-		err = check_fail(c, ST_ATTACH, -errno, "PERF_EVENT_IOC_SET_BPF refused the program");
-	close(pfd);
-	return err;
+		close(pfd);
+		return err;
+	}
+	return 0;
+}
+
+static void *close_fd_thread(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/*
+ * Closing the last perf event of a tracepoint waits for an RCU grace period (about 70 ms here),
+ * one tracepoint after the other; closing them from parallel threads lets the waits overlap.
+ */
+static void close_parallel(int *fds, int n)
+{
+	pthread_t th[T__COUNT];
+	bool started[T__COUNT] = { false };
+
+	for (int i = 0; i < n && i < T__COUNT; i++) {
+		if (fds[i] < 0)
+			continue;
+		started[i] = pthread_create(&th[i], NULL, close_fd_thread, (void *)(intptr_t)fds[i]) == 0;
+		if (!started[i])
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	for (int i = 0; i < n && i < T__COUNT; i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
 }
 
 static int tp_id(const char *tracefs, const char *category, const char *event)
@@ -765,32 +796,32 @@ static int tp_id(const char *tracefs, const char *category, const char *event)
 	return err ? err : (int)id;
 }
 
-static void probe_tp_one(struct probe *p, int prog_fd, enum tp_check t)
+/* Returns the attached perf event (the caller closes it) or -errno. */
+static int probe_tp_one(struct probe *p, int prog_fd, enum tp_check t)
 {
 	struct tp_result *r = &p->tp[t];
 	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(attr),
 					.sample_period = 1, .wakeup_events = 1 };
 	char name[128];
-	int id, pfd;
+	int id, pfd, err;
 
 	snprintf(name, sizeof(name), "btf_trace_%s", tp_table[t].event);
 	r->btf = p->vmlinux && btf__find_by_name_kind(p->vmlinux, name, BTF_KIND_TYPEDEF) > 0;
 	check_tried(&r->c, "perf_event_open(PERF_TYPE_TRACEPOINT, events/%s/%s/id) + PERF_EVENT_IOC_SET_BPF",
 		    tp_table[t].category, tp_table[t].event);
 	id = tp_id(p->sys.tracefs_at, tp_table[t].category, tp_table[t].event);
-	if (id < 0) {
-		check_fail(&r->c, ST_SETUP, id, id == -ENOENT ? "tracepoint not in this kernel (config or version)" : NULL);
-		return;
-	}
+	if (id < 0)
+		return check_fail(&r->c, ST_SETUP, id, id == -ENOENT ? "tracepoint not in this kernel (config or version)" : NULL);
 	r->id = id;
 	attr.config = (__u64)id;
 	pfd = perf_event_open_attr(&attr);
-	if (pfd < 0) {
-		check_fail(&r->c, ST_ATTACH, pfd, NULL);
-		return;
-	}
-	if (!perf_set_bpf(pfd, prog_fd, &r->c))
-		check_pass(&r->c);
+	if (pfd < 0)
+		return check_fail(&r->c, ST_ATTACH, pfd, NULL);
+	err = perf_set_bpf(pfd, prog_fd, &r->c);
+	if (err)
+		return err;
+	check_pass(&r->c);
+	return pfd;
 }
 
 static void tracefs_setup(struct probe *p)
@@ -823,7 +854,7 @@ static void probe_tracepoints(struct probe *p)
 {
 	const struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACEPOINT, .name = NAME_PREFIX "tp" };
 	struct check *c = &p->prog[P_TRACEPOINT];
-	int fd;
+	int fd, pfds[T__COUNT];
 
 	for (int t = 0; t < T__COUNT; t++)
 		check_init(&p->tp[t].c);
@@ -837,7 +868,8 @@ static void probe_tracepoints(struct probe *p)
 	if (fd < 0)
 		return;
 	for (int t = 0; t < T__COUNT; t++)
-		probe_tp_one(p, fd, t);
+		pfds[t] = probe_tp_one(p, fd, t);
+	close_parallel(pfds, T__COUNT);
 	close(fd);
 	*c = p->tp[T_SCHED_SWITCH].c;
 	snprintf(c->tried, sizeof(c->tried), "bpf_prog_load(TRACEPOINT) + perf_event_open(PERF_TYPE_TRACEPOINT, "
@@ -975,8 +1007,10 @@ static void probe_kprobe(struct probe *p)
 		check_fail(c, ST_ATTACH, pfd, pfd == -ENOENT ? "do_nanosleep not probeable (inlined or blacklisted)" : NULL);
 		goto out;
 	}
-	if (!perf_set_bpf(pfd, fd, c))
+	if (!perf_set_bpf(pfd, fd, c)) {
 		check_pass(c);
+		close(pfd);
+	}
 out:
 	close(fd);
 }

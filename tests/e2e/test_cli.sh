@@ -25,4 +25,6 @@ if [ $rc -eq 2 ]; then pass "help of an unknown command exits 2"; else fail "hel
 out=$("$AEGIS" config check "$TMP/missing.yaml" 2>&1); rc=$?
 if [ $rc -eq 1 ] && echo "$out" | grep -q "missing.yaml"; then pass "config check of a missing file names it"; else fail "config check of a missing file" "rc=$rc out=$out"; fi
 check "config default is a valid configuration" bash -c "'$AEGIS' config default > '$TMP/default.yaml' && '$AEGIS' config check '$TMP/default.yaml'"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+check "docs/cli.md matches the command table (make docs)" bash -c "'$AEGIS' help --markdown | diff -u '$REPO/docs/cli.md' -"
 finish

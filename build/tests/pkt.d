@@ -1,0 +1,2 @@
+build/tests/pkt.o: tests/unit/pkt.c tests/unit/pkt.h
+tests/unit/pkt.h:
