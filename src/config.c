@@ -85,6 +85,7 @@ struct key_spec {
 static const struct key_spec agent_keys[] = {
 	{ .name = "socket", .type = V_PATH, .off = FIELD(socket_path) },
 	{ .name = "socket_group", .type = V_GROUP, .flags = F_NULLABLE, .off = FIELD(socket_group) },
+	{ .name = "admin_group", .type = V_GROUP, .flags = F_NULLABLE, .off = FIELD(admin_group) },
 	{ .name = "listen_tcp", .type = V_LISTEN, .flags = F_NULLABLE, .off = FIELD(listen_tcp) },
 	{ .name = "token_file", .type = V_PATH, .flags = F_NULLABLE, .off = FIELD(token_file) },
 	{ .name = "state_dir", .type = V_PATH, .off = FIELD(state_dir) },
@@ -957,6 +958,7 @@ void config_free(struct aegis_config *cfg)
 	free(cfg->source);
 	free(cfg->socket_path);
 	free(cfg->socket_group);
+	free(cfg->admin_group);
 	free(cfg->listen_tcp);
 	free(cfg->token_file);
 	free(cfg->state_dir);
@@ -1004,13 +1006,14 @@ static json_t *cidrs_json(const struct cfg_cidr *v, size_t n)
 json_t *config_to_json(const struct aegis_config *c)
 {
 	/* json_pack's "o" takes ownership even when packing fails, so nothing leaks on ENOMEM. */
-	return json_pack("{s:s?, s:{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s},"
+	return json_pack("{s:s?, s:{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s},"
 			 " s:{s:s?, s:s?, s:b, s:I},"
 			 " s:{s:b, s:o, s:s, s:s, s:o, s:o}}",
 			 "source", c->source,
 			 "agent",
 			 "socket", c->socket_path,
 			 "socket_group", c->socket_group,
+			 "admin_group", c->admin_group,
 			 "listen_tcp", c->listen_tcp,
 			 "token_file", c->token_file,
 			 "state_dir", c->state_dir,

@@ -22,7 +22,6 @@
 #include <linux/perf_event.h>
 #include <mntent.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -757,34 +756,6 @@ static int perf_set_bpf(int pfd, int prog_fd, struct check *c)
 	return 0;
 }
 
-static void *close_fd_thread(void *arg)
-{
-	close((int)(intptr_t)arg);
-	return NULL;
-}
-
-/*
- * Closing the last perf event of a tracepoint waits for an RCU grace period (about 70 ms here),
- * one tracepoint after the other; closing them from parallel threads lets the waits overlap.
- */
-static void close_parallel(int *fds, int n)
-{
-	pthread_t th[T__COUNT];
-	bool started[T__COUNT] = { false };
-
-	for (int i = 0; i < n && i < T__COUNT; i++) {
-		if (fds[i] < 0)
-			continue;
-		started[i] = pthread_create(&th[i], NULL, close_fd_thread, (void *)(intptr_t)fds[i]) == 0;
-		if (!started[i])
-			close(fds[i]);
-		fds[i] = -1;
-	}
-	for (int i = 0; i < n && i < T__COUNT; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
-}
-
 static int tp_id(const char *tracefs, const char *category, const char *event)
 {
 	char path[512];
@@ -796,32 +767,86 @@ static int tp_id(const char *tracefs, const char *category, const char *event)
 	return err ? err : (int)id;
 }
 
-/* Returns the attached perf event (the caller closes it) or -errno. */
-static int probe_tp_one(struct probe *p, int prog_fd, enum tp_check t)
+/* Attaches a TRACEPOINT program the perf way; the attached event's fd, or -errno. */
+static int tp_perf_attach(int prog_fd, int id, struct check *c)
+{
+	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(attr),
+					.config = (__u64)id, .sample_period = 1, .wakeup_events = 1 };
+	int pfd = perf_event_open_attr(&attr), err;
+
+	if (pfd < 0)
+		return check_fail(c, ST_ATTACH, pfd, NULL);
+	err = perf_set_bpf(pfd, prog_fd, c);
+	return err ? err : pfd;
+}
+
+/*
+ * Each tracepoint aegis uses: its tracefs id (it exists), a btf_trace_<event> typedef (tp_btf
+ * can attach) and an actual attachment. That attachment goes through raw_tp when it works:
+ * closing a perf event waits for a grace period (about 50 ms here), one tracepoint after the
+ * other, while closing a raw_tp link does not.
+ */
+static void probe_tp_one(struct probe *p, int prog_fd, bool raw, enum tp_check t)
 {
 	struct tp_result *r = &p->tp[t];
-	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(attr),
-					.sample_period = 1, .wakeup_events = 1 };
+	const char *cat = tp_table[t].category, *ev = tp_table[t].event;
 	char name[128];
-	int id, pfd, err;
+	int id = -ENOENT, fd;
 
-	snprintf(name, sizeof(name), "btf_trace_%s", tp_table[t].event);
+	snprintf(name, sizeof(name), "btf_trace_%s", ev);
 	r->btf = p->vmlinux && btf__find_by_name_kind(p->vmlinux, name, BTF_KIND_TYPEDEF) > 0;
-	check_tried(&r->c, "perf_event_open(PERF_TYPE_TRACEPOINT, events/%s/%s/id) + PERF_EVENT_IOC_SET_BPF",
-		    tp_table[t].category, tp_table[t].event);
-	id = tp_id(p->sys.tracefs_at, tp_table[t].category, tp_table[t].event);
-	if (id < 0)
-		return check_fail(&r->c, ST_SETUP, id, id == -ENOENT ? "tracepoint not in this kernel (config or version)" : NULL);
-	r->id = id;
-	attr.config = (__u64)id;
-	pfd = perf_event_open_attr(&attr);
-	if (pfd < 0)
-		return check_fail(&r->c, ST_ATTACH, pfd, NULL);
-	err = perf_set_bpf(pfd, prog_fd, &r->c);
-	if (err)
-		return err;
+	if (raw)
+		check_tried(&r->c, "tracefs events/%s/%s/id + bpf_raw_tracepoint_open(\"%s\")", cat, ev, ev);
+	else
+		check_tried(&r->c, "perf_event_open(PERF_TYPE_TRACEPOINT, events/%s/%s/id) + PERF_EVENT_IOC_SET_BPF",
+			    cat, ev);
+	if (p->sys.tracefs_at[0]) {
+		id = tp_id(p->sys.tracefs_at, cat, ev);
+		if (id < 0)
+			return (void)check_fail(&r->c, ST_SETUP, id, id == -ENOENT ?
+						"tracepoint not in this kernel (config or version)" : NULL);
+		r->id = id;
+	}
+	if (raw) {
+		fd = bpf_raw_tracepoint_open(ev, prog_fd);
+		if (fd < 0)
+			return (void)check_fail(&r->c, ST_ATTACH, fd, fd == -ENOENT ? "tracepoint not in this kernel" : NULL);
+	} else {
+		if (id < 0)
+			return (void)check_fail(&r->c, ST_SETUP, p->sys.tracefs_err, "no tracefs: tracepoint id unknown");
+		fd = tp_perf_attach(prog_fd, id, &r->c);
+		if (fd < 0)
+			return;
+	}
+	close(fd);
 	check_pass(&r->c);
-	return pfd;
+}
+
+static void probe_tp_list(struct probe *p)
+{
+	bool raw = p->prog[P_RAW_TP].ok;
+	const struct prog_spec spec = { .type = raw ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT,
+					.name = NAME_PREFIX "tp_list" };
+	struct check loadc;
+	int fd;
+
+	check_init(&loadc);
+	for (int t = 0; t < T__COUNT; t++)
+		check_init(&p->tp[t].c);
+	if (!raw && !p->prog[P_TRACEPOINT].ok) {
+		for (int t = 0; t < T__COUNT; t++)
+			check_fail(&p->tp[t].c, ST_SETUP, p->prog[P_TRACEPOINT].err, "neither raw_tp nor tracepoint programs attach");
+		return;
+	}
+	fd = load_prog(&spec, &loadc, NULL);
+	if (fd < 0) {
+		for (int t = 0; t < T__COUNT; t++)
+			p->tp[t].c = loadc;
+		return;
+	}
+	for (int t = 0; t < T__COUNT; t++)
+		probe_tp_one(p, fd, raw, t);
+	close(fd);
 }
 
 static void tracefs_setup(struct probe *p)
@@ -850,30 +875,32 @@ static void tracefs_teardown(struct probe *p)
 			 err_text(s->tracefs_umount_err));
 }
 
-static void probe_tracepoints(struct probe *p)
+static void probe_tracepoint(struct probe *p)
 {
 	const struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACEPOINT, .name = NAME_PREFIX "tp" };
 	struct check *c = &p->prog[P_TRACEPOINT];
-	int fd, pfds[T__COUNT];
+	int fd, id, pfd;
 
-	for (int t = 0; t < T__COUNT; t++)
-		check_init(&p->tp[t].c);
 	check_tried(c, "bpf_prog_load(TRACEPOINT) + perf_event_open(PERF_TYPE_TRACEPOINT, sched/sched_switch) "
 		    "+ PERF_EVENT_IOC_SET_BPF");
 	if (p->sys.tracefs_err) {
 		check_fail(c, ST_SETUP, p->sys.tracefs_err, "tracefs not mounted and mounting it failed: no tracepoint ids");
 		return;
 	}
+	id = tp_id(p->sys.tracefs_at, "sched", "sched_switch");
+	if (id < 0) {
+		check_fail(c, ST_SETUP, id, "no sched/sched_switch in tracefs");
+		return;
+	}
 	fd = load_prog(&spec, c, NULL);
 	if (fd < 0)
 		return;
-	for (int t = 0; t < T__COUNT; t++)
-		pfds[t] = probe_tp_one(p, fd, t);
-	close_parallel(pfds, T__COUNT);
+	pfd = tp_perf_attach(fd, id, c);
+	if (pfd >= 0) {
+		check_pass(c);
+		close(pfd);
+	}
 	close(fd);
-	*c = p->tp[T_SCHED_SWITCH].c;
-	snprintf(c->tried, sizeof(c->tried), "bpf_prog_load(TRACEPOINT) + perf_event_open(PERF_TYPE_TRACEPOINT, "
-		 "sched/sched_switch) + PERF_EVENT_IOC_SET_BPF");
 }
 
 static void probe_raw_tp(struct probe *p)
@@ -1018,10 +1045,11 @@ out:
 static void probe_tracing(struct probe *p)
 {
 	tracefs_setup(p);
-	probe_tracepoints(p);
+	probe_tracepoint(p);
+	probe_raw_tp(p);
+	probe_tp_list(p);
 	probe_kprobe(p);
 	tracefs_teardown(p);
-	probe_raw_tp(p);
 	probe_tp_btf(p);
 	probe_fentry(p);
 	probe_lsm(p);

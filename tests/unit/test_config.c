@@ -147,6 +147,7 @@ TEST(config_full_valid)
 		 "agent:\n"
 		 "  socket: /run/x/x.sock\n"
 		 "  socket_group: %s\n"
+		 "  admin_group: %s\n"
 		 "  listen_tcp: \"[::1]:8443\"\n"
 		 "  token_file: /etc/aegis/token\n"
 		 "  state_dir: /var/lib/x\n"
@@ -169,7 +170,7 @@ TEST(config_full_valid)
 		 "  allow: [192.0.2.0/24, \"2001:db8::/32\", 10.1.2.3]\n"
 		 "  block:\n"
 		 "    - 198.51.100.0/24\n",
-		 gr->gr_name);
+		 gr->gr_name, gr->gr_name);
 	if (!ASSERT_OK(parse(text, &c, &d), "parse")) {
 		diags_print(&d, stderr);
 		goto out;
@@ -177,6 +178,7 @@ TEST(config_full_valid)
 	ASSERT_STREQ(c.source, "t.yaml", "source");
 	ASSERT_STREQ(c.socket_path, "/run/x/x.sock", "socket");
 	ASSERT_STREQ(c.socket_group, gr->gr_name, "socket_group");
+	ASSERT_STREQ(c.admin_group, gr->gr_name, "admin_group");
 	ASSERT_STREQ(c.listen_tcp, "[::1]:8443", "listen_tcp");
 	ASSERT_STREQ(c.token_file, "/etc/aegis/token", "token_file");
 	ASSERT_STREQ(c.state_dir, "/var/lib/x", "state_dir");
@@ -200,12 +202,12 @@ TEST(config_full_valid)
 		ASSERT_STREQ(buf, "2001:db8::/32", "allow[1]");
 		cidr_format(&c.guard_allow[2].cidr, buf, sizeof(buf));
 		ASSERT_STREQ(buf, "10.1.2.3/32", "bare address is a /32");
-		ASSERT_EQ(c.guard_allow[0].line, 24, "allow[0] line");
+		ASSERT_EQ(c.guard_allow[0].line, 25, "allow[0] line");
 	}
 	if (ASSERT_EQ(c.n_guard_block, 1, "n_block")) {
 		cidr_format(&c.guard_block[0].cidr, buf, sizeof(buf));
 		ASSERT_STREQ(buf, "198.51.100.0/24", "block[0]");
-		ASSERT_EQ(c.guard_block[0].line, 26, "block[0] line");
+		ASSERT_EQ(c.guard_block[0].line, 27, "block[0] line");
 	}
 	config_free(&c);
 	ASSERT_TRUE(c.source == NULL && c.guard_allow == NULL, "config_free zeroes");
