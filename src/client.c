@@ -28,6 +28,14 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+static long os_errno(CURL *c)
+{
+	long e = 0;
+
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &e);
+	return e;
+}
+
 const char *client_socket_path(void)
 {
 	const char *env = getenv("AEGIS_SOCKET");
@@ -70,6 +78,9 @@ long client_request(const char *method, const char *path, json_t *body, json_t *
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	} else if (rc == CURLE_COULDNT_CONNECT && os_errno(c) == EACCES) {
+		fprintf(stderr, "aegis: permission denied on %s: the API is for root and the members of "
+				"agent.socket_group\n", client_socket_path());
 	} else if (rc == CURLE_COULDNT_CONNECT) {
 		fprintf(stderr, "aegis: the agent is not running (nothing answers on %s; start it with "
 				"`aegis agent`)\n", client_socket_path());

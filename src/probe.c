@@ -246,6 +246,8 @@ static int load_prog(const struct prog_spec *s, struct check *c, const int *fd_a
 		return fd;
 	check_fail(c, ST_LOAD, fd, NULL);
 	capture_vlog(&spec, &opts, c);
+	if (c->log[0] && (fd == -EACCES || fd == -EINVAL))
+		snprintf(c->cause, sizeof(c->cause), "the verifier rejected the program (see its log)");
 	return c->err;
 }
 
@@ -938,7 +940,7 @@ static int btf_target(struct probe *p, const char *name, int kind, struct check 
 
 /* tp_btf, fentry and LSM: load against a BTF id, attach through bpf_raw_tracepoint_open(NULL). */
 static void probe_btf_prog(struct probe *p, struct check *c, struct prog_spec *spec, const char *target,
-			   int kind, const char *load_cause, const char *attach_cause)
+			   int kind)
 {
 	int id = btf_target(p, target, kind, c), fd, link;
 
@@ -946,14 +948,11 @@ static void probe_btf_prog(struct probe *p, struct check *c, struct prog_spec *s
 		return;
 	spec->btf_id = (__u32)id;
 	fd = load_prog(spec, c, NULL);
-	if (fd < 0) {
-		if (load_cause && (fd == -EPERM || fd == -EINVAL || fd == -ENOTSUPP || fd == -EOPNOTSUPP))
-			snprintf(c->cause, sizeof(c->cause), "%s", load_cause);
+	if (fd < 0)
 		return;
-	}
 	link = bpf_raw_tracepoint_open(NULL, fd);
 	if (link < 0)
-		check_fail(c, ST_ATTACH, link, attach_cause);
+		check_fail(c, ST_ATTACH, link, NULL);
 	else
 		check_pass(c);
 	if (link >= 0)
@@ -969,20 +968,33 @@ static void probe_tp_btf(struct probe *p)
 
 	check_tried(c, "bpf_prog_load(TRACING, BPF_TRACE_RAW_TP, attach_btf_id of typedef btf_trace_sched_switch) "
 		    "+ bpf_raw_tracepoint_open(NULL)");
-	probe_btf_prog(p, c, &spec, "btf_trace_sched_switch", BTF_KIND_TYPEDEF, NULL, NULL);
+	probe_btf_prog(p, c, &spec, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+}
+
+/* Trampoline failures say little; whether the verifier ran at all narrows it down. */
+static void trampoline_cause(const struct probe *p, const struct check *c, const char *what, char *buf,
+			     size_t len)
+{
+	const char *lock = p->sys.sec.lockdown_err ? "unknown" : p->sys.sec.lockdown;
+
+	snprintf(buf, len, "%s%s (lockdown: %s)", c->log[0] ? "" : "refused before the verifier ran: ", what, lock);
 }
 
 static void probe_fentry(struct probe *p)
 {
 	struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACING, .attach = BPF_TRACE_FENTRY,
 				  .name = NAME_PREFIX "fentry" };
-	static const char cause[] = "BPF trampolines unavailable: kernel lockdown, or "
-				    "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS/CONFIG_FUNCTION_TRACER off";
 	struct check *c = &p->prog[P_FENTRY];
+	char cause[256];
 
 	check_tried(c, "bpf_prog_load(TRACING, BPF_TRACE_FENTRY, attach_btf_id of FUNC do_nanosleep) "
 		    "+ bpf_raw_tracepoint_open(NULL)");
-	probe_btf_prog(p, c, &spec, "do_nanosleep", BTF_KIND_FUNC, cause, cause);
+	probe_btf_prog(p, c, &spec, "do_nanosleep", BTF_KIND_FUNC);
+	if (c->ok || c->stage == ST_SETUP)
+		return;
+	trampoline_cause(p, c, "BPF trampolines unavailable: kernel lockdown or LSM policy, "
+			 "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS off, or no JIT trampoline support", cause, sizeof(cause));
+	snprintf(c->cause, sizeof(c->cause), "%s", cause);
 }
 
 static void probe_lsm(struct probe *p)
@@ -992,15 +1004,23 @@ static void probe_lsm(struct probe *p)
 	bool listed = strstr(p->sys.sec.lsm, "bpf") != NULL;
 	char cause[256];
 
-	snprintf(cause, sizeof(cause), "%s", p->sys.sec.lsm_err ? "bpf not in the lsm= boot parameter, or CONFIG_BPF_LSM off "
-		 "(active LSM list unreadable)" : listed ? "bpf is an active LSM, yet BPF trampolines are unavailable "
-		 "(lockdown or ftrace direct calls off)" : "bpf is not an active LSM: add it to the lsm= boot parameter "
-		 "(CONFIG_BPF_LSM needed)");
 	check_tried(c, "bpf_prog_load(LSM, BPF_LSM_MAC, attach_btf_id of FUNC bpf_lsm_file_open) "
 		    "+ bpf_raw_tracepoint_open(NULL)");
-	probe_btf_prog(p, c, &spec, "bpf_lsm_file_open", BTF_KIND_FUNC, cause, cause);
+	probe_btf_prog(p, c, &spec, "bpf_lsm_file_open", BTF_KIND_FUNC);
 	if (!p->sys.sec.lsm_err)
 		check_note(c, "active LSMs: %s", p->sys.sec.lsm);
+	if (c->ok || c->stage == ST_SETUP)
+		return;
+	if (p->sys.sec.lsm_err)
+		trampoline_cause(p, c, "bpf not in the lsm= boot parameter or CONFIG_BPF_LSM off (LSM list unreadable)",
+				 cause, sizeof(cause));
+	else if (!listed)
+		trampoline_cause(p, c, "bpf is not an active LSM: add it to the lsm= boot parameter "
+				 "(needs CONFIG_BPF_LSM)", cause, sizeof(cause));
+	else
+		trampoline_cause(p, c, "bpf is an active LSM, but BPF trampolines are unavailable (see fentry)",
+				 cause, sizeof(cause));
+	snprintf(c->cause, sizeof(c->cause), "%s", cause);
 }
 
 /* The kprobe PMU is what modern attachment needs; the legacy tracefs interface is only noted. */
