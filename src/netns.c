@@ -187,6 +187,18 @@ int rtnl_link_set_up(int nl, int ifindex, int up)
 	return rtnl_talk(nl, &req);
 }
 
+int rtnl_link_set_netns_fd(int nl, int ifindex, int netns_fd)
+{
+	struct rtnl_req req;
+	__u32 fd = (__u32)netns_fd;
+
+	req_init(&req, RTM_NEWLINK, 0);
+	req.ifi.ifi_index = ifindex;
+	if (addattr(&req, IFLA_NET_NS_FD, &fd, sizeof(fd)))
+		return -ENOSPC;
+	return rtnl_talk(nl, &req);
+}
+
 int rtnl_link_del(int nl, int ifindex)
 {
 	struct rtnl_req req;

@@ -16,6 +16,8 @@ int rtnl_open(void);
 int rtnl_veth_add(int nl, const char *name, const char *peer);
 /* Sets IFF_UP (up=1) or clears it (up=0) on a link. 0 or -errno. */
 int rtnl_link_set_up(int nl, int ifindex, int up);
+/* Moves a link into the network namespace open at netns_fd (/proc/PID/ns/net). 0 or -errno. */
+int rtnl_link_set_netns_fd(int nl, int ifindex, int netns_fd);
 /* Deletes a link (and its veth peer with it). 0 or -errno. */
 int rtnl_link_del(int nl, int ifindex);
 

@@ -977,7 +977,7 @@ static void trampoline_cause(const struct probe *p, const struct check *c, const
 {
 	const char *lock = p->sys.sec.lockdown_err ? "unknown" : p->sys.sec.lockdown;
 
-	snprintf(buf, len, "%s%s (lockdown: %s)", c->log[0] ? "" : "refused before the verifier ran: ", what, lock);
+	snprintf(buf, len, "%s%s (lockdown: %s)", c->log[0] ? "" : "no verifier log, so refused before verification: ", what, lock);
 }
 
 static void probe_fentry(struct probe *p)
