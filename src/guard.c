@@ -303,9 +303,19 @@ static int prune_config_entries(struct guard *g, bool allow, int family, const s
 		if (!config_has(list, n, family, &key) && nstale < ARRAY_SIZE(stale))
 			stale[nstale++] = key;
 	}
-	for (size_t i = 0; i < nstale; i++)
+	for (size_t i = 0; i < nstale; i++) {
+		struct cidr c = { .family = family, .prefixlen = (uint8_t)stale[i].prefixlen };
+		char text[CIDR_STRLEN];
+		int err = 0;
+
+		memcpy(c.addr, stale[i].addr, sizeof(c.addr));
+		cidr_format(&c, text, sizeof(text));
 		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
-			return -errno;
+			err = -errno;
+		audit_log(&actor_config, allow ? "unallow" : "unblock", text, err, NULL, NULL);
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
@@ -326,10 +336,13 @@ static int write_config_entries(struct guard *g, bool allow, const struct cfg_ci
 		char text[CIDR_STRLEN];
 
 		memcpy(key.addr, c->addr, key_size(c->family) - sizeof(uint32_t));
+		cidr_format(c, text, sizeof(text));
 		/* Keep an existing entry (and its hit counters); only add what is new. */
-		if (bpf_map_update_elem(fd, &key, &rule, BPF_NOEXIST) && errno != EEXIST) {
+		if (bpf_map_update_elem(fd, &key, &rule, BPF_NOEXIST) == 0) {
+			audit_log(&actor_config, allow ? "allow" : "block", text, 0, NULL,
+				  json_pack("{s:s}", "origin", "config"));
+		} else if (errno != EEXIST) {
 			err = -errno;
-			cidr_format(c, text, sizeof(text));
 			audit_log(&actor_config, allow ? "allow" : "block", text, err, NULL, NULL);
 			return pr_err_errno(err, "guard: %s list: cannot add %s", allow ? "allow" : "block", text);
 		}

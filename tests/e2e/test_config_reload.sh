@@ -69,4 +69,5 @@ GUARD_MODE=block write_config
 kill -HUP "$AGENT_PID"
 sleep 0.5
 check "a config entry removed on reload stops blocking" in_cli ping -c 2 -W 1 -q "$ADDR_SRV"
+check "list changes from the configuration are audited" bash -c "grep -q '\"op\":\"block\",\"object\":\"$ADDR_CLI/32\"' '$TMP/audit.jsonl' && grep -q '\"op\":\"unblock\",\"object\":\"$ADDR_CLI/32\"' '$TMP/audit.jsonl'"
 finish
