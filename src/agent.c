@@ -25,7 +25,6 @@
 #include "audit.h"
 #include "bpfobj.h"
 #include "cli.h"
-#include "client.h"
 #include "config.h"
 #include "guard.h"
 #include "log.h"
@@ -298,12 +297,9 @@ static void shutdown_agent(void)
 /* `aegis agent --cleanup`: everything aegis put in the kernel goes, the audit log stays. */
 static int cleanup_all(void)
 {
-	json_t *ignored;
 	int n;
 
-	setenv("AEGIS_SOCKET", agent.cfg.socket_path, 1);
-	if (client_request("GET", "/v1/status", NULL, &ignored, NULL)) {
-		json_decref(ignored);
+	if (unix_socket_answers(agent.cfg.socket_path)) {
 		pr_err("an agent is running on %s: stop it first (systemctl stop aegis, or SIGTERM)",
 		       agent.cfg.socket_path);
 		return 1;

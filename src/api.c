@@ -272,16 +272,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
-/* A live socket means another agent runs; a dead one is a leftover of a crash. */
-static bool socket_in_use(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	return fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-}
-
 static int bind_unix(const struct aegis_config *cfg)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -302,7 +292,8 @@ static int bind_unix(const struct aegis_config *cfg)
 	err = mkdir_p(dirname(dir), 0755);
 	if (err)
 		return pr_err_errno(err, "cannot create the directory of %s", cfg->socket_path);
-	if (socket_in_use(cfg->socket_path)) {
+	/* A live socket means another agent runs; a dead one is a leftover of a crash. */
+	if (unix_socket_answers(cfg->socket_path)) {
 		pr_err("another agent is already serving %s", cfg->socket_path);
 		return -EADDRINUSE;
 	}

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -225,11 +226,26 @@ static void capture_vlog(const struct prog_spec *s, const struct bpf_prog_load_o
 		keep_log_tail(c, buf);
 }
 
-/* Loads a program; fd, or -errno with the failure recorded in c. */
-static int load_prog(const struct prog_spec *s, struct check *c, const int *fd_array)
+/* Ids of the programs loaded by this process, to wait for the kernel to free them. */
+struct prog_ids {
+	__u32 id[32];
+	int n;
+};
+
+static void track_prog(int fd, struct prog_ids *ids)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	if (ids && ids->n < (int)ARRAY_SIZE(ids->id) && !bpf_obj_get_info_by_fd(fd, &info, &len))
+		ids->id[ids->n++] = info.id;
+}
+
+/* Loads a program; fd, or -errno with the failure recorded in c. ids may be NULL (children). */
+static int load_prog(const struct prog_spec *s, struct check *c, struct prog_ids *ids)
 {
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = s->attach,
-		    .attach_btf_id = s->btf_id, .fd_array = fd_array);
+		    .attach_btf_id = s->btf_id);
 	struct bpf_insn ret[2] = { I_MOV64_IMM(BPF_REG_0, s->verdict), I_EXIT() };
 	struct prog_spec spec = *s;
 	int fd;
@@ -242,8 +258,10 @@ static int load_prog(const struct prog_spec *s, struct check *c, const int *fd_a
 	if (s->type == BPF_PROG_TYPE_KPROBE)
 		opts.kern_version = kernel_version_code();
 	fd = bpf_prog_load(spec.type, spec.name, "GPL", spec.insns, spec.cnt, &opts);
-	if (fd >= 0)
+	if (fd >= 0) {
+		track_prog(fd, ids);
 		return fd;
+	}
 	check_fail(c, ST_LOAD, fd, NULL);
 	capture_vlog(&spec, &opts, c);
 	if (c->log[0] && (fd == -EACCES || fd == -EINVAL))
@@ -419,6 +437,7 @@ struct probe {
 	struct tp_result tp[T__COUNT];
 	struct kfunc_result kfunc[K__COUNT];
 	struct sys_result sys;
+	struct prog_ids loaded;
 	json_t *notes;
 };
 
@@ -664,7 +683,7 @@ static void cg_prove_fires(const char *dir, struct check *c)
 			   "off (v1 net_cls/net_prio in use?)");
 }
 
-static void probe_cg_one(const struct cg_probe *t, int cgfd, const char *dir, struct check *c)
+static void probe_cg_one(struct probe *p, const struct cg_probe *t, int cgfd, const char *dir, struct check *c)
 {
 	const struct prog_spec spec = { .type = t->type, .attach = t->attach, .name = NAME_PREFIX "cgroup",
 					.verdict = t->verdict };
@@ -672,7 +691,7 @@ static void probe_cg_one(const struct cg_probe *t, int cgfd, const char *dir, st
 
 	check_tried(c, "bpf_prog_load(expected_attach_type %s) + bpf_link_create on a temporary cgroup %s, "
 		    "close the link", t->attach_name, dir);
-	fd = load_prog(&spec, c, NULL);
+	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	link = bpf_link_create(fd, cgfd, t->attach, NULL);
@@ -728,7 +747,7 @@ static void probe_cgroups(struct probe *p)
 		cg_fail_all(p, err, NULL, "open the temporary cgroup");
 	} else {
 		for (size_t i = 0; i < ARRAY_SIZE(cg_table); i++)
-			probe_cg_one(&cg_table[i], cgfd, dir, &p->prog[cg_table[i].check]);
+			probe_cg_one(p, &cg_table[i], cgfd, dir, &p->prog[cg_table[i].check]);
 		close(cgfd);
 	}
 	err = rmdir_retry(dir);
@@ -840,7 +859,7 @@ static void probe_tp_list(struct probe *p)
 			check_fail(&p->tp[t].c, ST_SETUP, p->prog[P_TRACEPOINT].err, "neither raw_tp nor tracepoint programs attach");
 		return;
 	}
-	fd = load_prog(&spec, &loadc, NULL);
+	fd = load_prog(&spec, &loadc, &p->loaded);
 	if (fd < 0) {
 		for (int t = 0; t < T__COUNT; t++)
 			p->tp[t].c = loadc;
@@ -894,7 +913,7 @@ static void probe_tracepoint(struct probe *p)
 		check_fail(c, ST_SETUP, id, "no sched/sched_switch in tracefs");
 		return;
 	}
-	fd = load_prog(&spec, c, NULL);
+	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	pfd = tp_perf_attach(fd, id, c);
@@ -912,7 +931,7 @@ static void probe_raw_tp(struct probe *p)
 	int fd, link;
 
 	check_tried(c, "bpf_prog_load(RAW_TRACEPOINT) + bpf_raw_tracepoint_open(\"sched_switch\")");
-	fd = load_prog(&spec, c, NULL);
+	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	link = bpf_raw_tracepoint_open("sched_switch", fd);
@@ -947,7 +966,7 @@ static void probe_btf_prog(struct probe *p, struct check *c, struct prog_spec *s
 	if (id < 0)
 		return;
 	spec->btf_id = (__u32)id;
-	fd = load_prog(spec, c, NULL);
+	fd = load_prog(spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	link = bpf_raw_tracepoint_open(NULL, fd);
@@ -1039,7 +1058,7 @@ static void probe_kprobe(struct probe *p)
 		    "/sys/bus/event_source/devices/kprobe/type, do_nanosleep) + PERF_EVENT_IOC_SET_BPF");
 	check_note(c, "legacy tracefs kprobe_events: %s", p->sys.kprobe_events ? "present" :
 		   p->sys.tracefs_at[0] ? "absent" : "unknown (no tracefs)");
-	fd = load_prog(&spec, c, NULL);
+	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	err = read_sysctl_long("/sys/bus/event_source/devices/kprobe/type", &type);
@@ -1232,7 +1251,7 @@ static void ct_load_test(struct probe *p, enum kfunc_check lookup, enum bpf_prog
 		return;
 	}
 	spec.cnt = ct_insns(insns, l->btf_id, r->btf_id, sz, netns_off, l4_off, verdict);
-	fd = load_prog(&spec, c, NULL);
+	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	err = bpf_prog_test_run_opts(fd, &run);
@@ -1528,7 +1547,7 @@ static void probe_test_run(struct probe *p)
 
 	check_init(c);
 	check_tried(c, "bpf_prog_load(XDP returning XDP_PASS) + BPF_PROG_TEST_RUN on a 64-byte frame");
-	fd = load_prog(&spec, c, NULL);
+	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	err = bpf_prog_test_run_opts(fd, &run);
@@ -2074,6 +2093,33 @@ static void probe_init(struct probe *p, const struct aegis_config *cfg)
 	check_init(&p->sys.test_run);
 }
 
+/*
+ * Closing a raw_tp or tracing link frees its program only after an RCU grace period; wait for
+ * that (bounded) so that "nothing left behind" holds when probe_run() returns.
+ */
+static void wait_progs_freed(struct probe *p, int timeout_ms)
+{
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	int alive = 0;
+
+	for (int waited = 0; waited <= timeout_ms; waited += 5) {
+		alive = 0;
+		for (int i = 0; i < p->loaded.n; i++) {
+			int fd = bpf_prog_get_fd_by_id(p->loaded.id[i]);
+
+			if (fd >= 0) {
+				alive++;
+				close(fd);
+			}
+		}
+		if (!alive)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	add_note(p, "%d probe program(s) not yet freed by the kernel after %d ms (RCU grace period)", alive,
+		 timeout_ms);
+}
+
 json_t *probe_run(const struct aegis_config *cfg, int *exit_code)
 {
 	uint64_t t0 = now_monotonic_ns();
@@ -2096,6 +2142,7 @@ json_t *probe_run(const struct aegis_config *cfg, int *exit_code)
 	probe_maps(p);
 	probe_helpers(p);
 	probe_kfuncs(p);
+	wait_progs_freed(p, 1000);
 	report = report_json(p, now_monotonic_ns() - t0, exit_code);
 out:
 	json_decref(p->notes);

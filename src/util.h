@@ -65,6 +65,9 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
 /* Reads one integer from a /proc or /sys file. */
 int read_sysctl_long(const char *path, long *val);
 
+/* True when something accepts connections on the unix socket at path. */
+bool unix_socket_answers(const char *path);
+
 /* comm of a pid from /proc/PID/comm, "?" when gone. */
 void pid_comm(pid_t pid, char *buf, size_t len);
 
