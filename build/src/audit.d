@@ -1,4 +1,0 @@
-build/src/audit.o: src/audit.c src/audit.h src/log.h src/util.h
-src/audit.h:
-src/log.h:
-src/util.h:

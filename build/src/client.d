@@ -1,3 +1,0 @@
-build/src/client.o: src/client.c src/client.h src/util.h
-src/client.h:
-src/util.h:

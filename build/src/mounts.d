@@ -1,4 +1,0 @@
-build/src/mounts.o: src/mounts.c src/log.h src/mounts.h src/util.h
-src/log.h:
-src/mounts.h:
-src/util.h:

@@ -1,2 +1,0 @@
-build/tests/pkt.o: tests/unit/pkt.c tests/unit/pkt.h
-tests/unit/pkt.h:
