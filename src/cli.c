@@ -18,7 +18,7 @@ static const struct command commands[] = {
 	  "Find out by trying what this kernel and this process can do: program types (loaded and\n"
 	  "attached), map types, helpers, kfuncs, BTF, JIT, mounts, capabilities, memlock; then the\n"
 	  "state of each aegis capability. Exit 0 when every capability the configuration enables is\n"
-	  "ready. Leaves nothing behind.\n"
+	  "ready or degraded, 1 when one is unavailable (the reason is printed). Leaves nothing behind.\n"
 	  "  --json          machine-readable report\n"
 	  "  --config FILE   judge readiness against this configuration (default: the embedded one)" },
 	{ "config", cmd_config, "config default | check FILE... | show [FILE] [--json]",

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "probe.h"
 #include "util.h"
 
 /* Parses only --json (and -n N where allowed); returns EXIT_USAGE on anything else. */
@@ -58,17 +59,6 @@ static long long jint(json_t *o, const char *key)
 	return (long long)json_integer_value(json_object_get(o, key));
 }
 
-static void print_capabilities(json_t *caps)
-{
-	size_t i;
-	json_t *c;
-
-	printf("\nCAPABILITY         STATE        ENABLED  DETAIL\n");
-	json_array_foreach(caps, i, c)
-		printf("%-18s %-12s %-8s %s\n", jstr(c, "name"), jstr(c, "state"),
-		       json_is_true(json_object_get(c, "enabled")) ? "yes" : "no", jstr(c, "detail"));
-}
-
 static void print_guard_ifaces(json_t *guard)
 {
 	json_t *ifaces = json_object_get(guard, "interfaces"), *s;
@@ -111,7 +101,8 @@ int cmd_status(int argc, char **argv)
 		       jstr(cfg, "source"), jint(st, "links_attached"),
 		       json_is_true(json_object_get(st, "bpf_stats")) ? "on" : "off",
 		       jint(json_object_get(st, "reloads"), "ok"), jint(json_object_get(st, "reloads"), "failed"));
-		print_capabilities(json_object_get(st, "capabilities"));
+		printf("\n");
+		probe_print_capabilities(stdout, json_object_get(st, "capabilities"));
 		print_guard_ifaces(json_object_get(st, "guard"));
 	}
 	json_decref(st);

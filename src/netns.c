@@ -317,46 +317,69 @@ static void child_reap(pid_t pid, bool kill_it)
 		;
 }
 
-int ns_child_run(int unshare_flags, ns_child_fn fn, void *arg, void *result, size_t len,
-		 int timeout_ms)
+int ns_child_start(struct ns_child *c, int unshare_flags, ns_child_fn fn, void *arg, size_t len,
+		   int timeout_ms)
 {
-	struct timespec deadline;
-	_cleanup_free_ void *buf = malloc(len ? len : 1);
-	pid_t parent = getpid(), pid;
-	int p[2], rc, err;
+	pid_t parent = getpid();
+	int p[2], err;
 
-	if (!buf)
-		return -ENOMEM;
+	c->pid = -1;
+	c->fd = -1;
+	c->len = len;
 	if (pipe2(p, O_CLOEXEC))
 		return -errno;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	c->deadline.tv_sec += timeout_ms / 1000;
+	c->deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (c->deadline.tv_nsec >= 1000000000L) {
+		c->deadline.tv_sec++;
+		c->deadline.tv_nsec -= 1000000000L;
 	}
-	pid = fork();
-	if (pid < 0) {
+	c->pid = fork();
+	if (c->pid < 0) {
 		err = -errno;
 		close(p[0]);
 		close(p[1]);
 		return err;
 	}
-	if (pid == 0) {
+	if (c->pid == 0) {
 		close(p[0]);
 		child_main(p[1], unshare_flags, parent, fn, arg, len);
 	}
 	close(p[1]);
-	err = read_all(p[0], &rc, sizeof(rc), &deadline);
+	c->fd = p[0];
+	return 0;
+}
+
+int ns_child_finish(struct ns_child *c, void *result)
+{
+	_cleanup_free_ void *buf = NULL;
+	int rc, err;
+
+	if (c->pid <= 0 || c->fd < 0)
+		return -ECHILD;
+	/* Read into a copy so that `result` stays untouched when the child fails half way. */
+	buf = malloc(c->len ? c->len : 1);
+	err = buf ? read_all(c->fd, &rc, sizeof(rc), &c->deadline) : -ENOMEM;
 	if (!err)
-		err = read_all(p[0], buf, len, &deadline);
-	close(p[0]);
-	child_reap(pid, err != 0);
+		err = read_all(c->fd, buf, c->len, &c->deadline);
+	close(c->fd);
+	child_reap(c->pid, err != 0);
+	c->fd = -1;
+	c->pid = -1;
 	if (err)
 		return err;
-	memcpy(result, buf, len);
+	memcpy(result, buf, c->len);
 	return rc;
+}
+
+int ns_child_run(int unshare_flags, ns_child_fn fn, void *arg, void *result, size_t len,
+		 int timeout_ms)
+{
+	struct ns_child c;
+	int err = ns_child_start(&c, unshare_flags, fn, arg, len, timeout_ms);
+
+	return err ? err : ns_child_finish(&c, result);
 }
 
 int netns_run(ns_child_fn fn, void *arg, void *result, size_t len, int timeout_ms)

@@ -8,6 +8,8 @@
 #define AEGIS_NETNS_H
 
 #include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
 
 /* An rtnetlink socket of the calling thread's network namespace: fd, or -errno. */
 int rtnl_open(void);
@@ -42,6 +44,22 @@ typedef int (*ns_child_fn)(void *arg, void *result, size_t len);
  */
 int ns_child_run(int unshare_flags, ns_child_fn fn, void *arg, void *result, size_t len,
 		 int timeout_ms);
+
+/*
+ * The same in two halves, so the caller can work while the child runs: ns_child_start() forks
+ * (0 or -errno), ns_child_finish() waits for the result, reaps the child and returns what
+ * ns_child_run() would. Every started child must be finished. The timeout counts from the start.
+ */
+struct ns_child {
+	pid_t pid;
+	int fd;
+	size_t len;
+	struct timespec deadline;
+};
+
+int ns_child_start(struct ns_child *c, int unshare_flags, ns_child_fn fn, void *arg, size_t len,
+		   int timeout_ms);
+int ns_child_finish(struct ns_child *c, void *result);
 
 /* ns_child_run() in a fresh network namespace. */
 int netns_run(ns_child_fn fn, void *arg, void *result, size_t len, int timeout_ms);

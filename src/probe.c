@@ -22,6 +22,7 @@
 #include <linux/perf_event.h>
 #include <mntent.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,11 +47,11 @@
 #include "util.h"
 
 #ifndef ENOTSUPP
-#define ENOTSUPP 524	/* kernel-internal, but bpf() returns it */
+#define ENOTSUPP 524 /* kernel-internal, but bpf() returns it */
 #endif
 
-#define NAME_PREFIX "aegisp_"		/* every program and map the probe creates */
-#define CGROUP_PREFIX "aegis-probe."	/* the temporary cgroup directory */
+#define NAME_PREFIX "aegisp_"	     /* every program and map the probe creates */
+#define CGROUP_PREFIX "aegis-probe." /* the temporary cgroup directory */
 #define VETH_NAME "aegisp0"
 #define VETH_PEER "aegisp1"
 #define CHILD_TIMEOUT_MS 5000
@@ -58,7 +59,17 @@
 
 /* ---- checks ----------------------------------------------------------------------------- */
 
-enum stage { ST_NONE, ST_SETUP, ST_LOAD, ST_CREATE, ST_ATTACH, ST_DETACH, ST_PIN, ST_RUN, ST_CLEANUP };
+enum stage {
+	ST_NONE,
+	ST_SETUP,
+	ST_LOAD,
+	ST_CREATE,
+	ST_ATTACH,
+	ST_DETACH,
+	ST_PIN,
+	ST_RUN,
+	ST_CLEANUP
+};
 
 static const char *const stage_names[] = {
 	"", "setup", "load", "create", "attach", "detach", "pin", "run", "cleanup",
@@ -67,12 +78,12 @@ static const char *const stage_names[] = {
 /* Plain data, so that a child can send one back through a pipe. */
 struct check {
 	bool ok;
-	int err;		/* -errno of the step that failed */
-	int stage;		/* enum stage of that step */
+	int err;   /* -errno of the step that failed */
+	int stage; /* enum stage of that step */
 	char tried[256];
 	char cause[256];
 	char note[256];
-	char log[512];		/* tail of the verifier log when the verifier rejected */
+	char log[512]; /* tail of the verifier log when the verifier rejected */
 };
 
 static void check_init(struct check *c)
@@ -115,9 +126,11 @@ static const char *generic_cause(int err, int stage)
 	switch (-err) {
 	case EPERM:
 	case EACCES:
-		return "not permitted: missing CAP_BPF/CAP_SYS_ADMIN/CAP_NET_ADMIN/CAP_PERFMON, or kernel lockdown";
+		return "not permitted: missing CAP_BPF/CAP_SYS_ADMIN/CAP_NET_ADMIN/CAP_PERFMON, or "
+		       "kernel lockdown";
 	case EINVAL:
-		return stage == ST_LOAD ? "program or attach type unknown to this kernel, or rejected by the verifier"
+		return stage == ST_LOAD ? "program or attach type unknown to this kernel, or "
+					  "rejected by the verifier"
 					: "not supported by this kernel in this combination";
 	case ENOTSUPP:
 	case EOPNOTSUPP:
@@ -155,22 +168,28 @@ static const char *err_text(int err)
 
 /* ---- raw instructions ------------------------------------------------------------------- */
 
-#define I_MOV64_IMM(d, v) ((struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = d, .imm = v })
-#define I_MOV64_REG(d, s) ((struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = d, .src_reg = s })
-#define I_ADD64_IMM(d, v) ((struct bpf_insn){ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = d, .imm = v })
-#define I_ST_MEM(sz, d, o, v) ((struct bpf_insn){ .code = BPF_ST | BPF_MEM | sz, .dst_reg = d, .off = o, .imm = v })
-#define I_JEQ_IMM(d, v, o) ((struct bpf_insn){ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = d, .off = o, .imm = v })
-#define I_KFUNC(id) ((struct bpf_insn){ .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_KFUNC_CALL, .imm = id })
+#define I_MOV64_IMM(d, v) \
+	((struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = d, .imm = v })
+#define I_MOV64_REG(d, s) \
+	((struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = d, .src_reg = s })
+#define I_ADD64_IMM(d, v) \
+	((struct bpf_insn){ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = d, .imm = v })
+#define I_ST_MEM(sz, d, o, v) \
+	((struct bpf_insn){ .code = BPF_ST | BPF_MEM | sz, .dst_reg = d, .off = o, .imm = v })
+#define I_JEQ_IMM(d, v, o) \
+	((struct bpf_insn){ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = d, .off = o, .imm = v })
+#define I_KFUNC(id) \
+	((struct bpf_insn){ .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_KFUNC_CALL, .imm = id })
 #define I_EXIT() ((struct bpf_insn){ .code = BPF_JMP | BPF_EXIT })
 
 struct prog_spec {
 	enum bpf_prog_type type;
-	enum bpf_attach_type attach;	/* expected_attach_type */
-	__u32 btf_id;			/* attach_btf_id (tracing, LSM) */
+	enum bpf_attach_type attach; /* expected_attach_type */
+	__u32 btf_id;		     /* attach_btf_id (tracing, LSM) */
 	const char *name;
 	const struct bpf_insn *insns;
 	size_t cnt;
-	int verdict;			/* for the two-instruction "return verdict" program */
+	int verdict; /* for the two-instruction "return verdict" program */
 };
 
 static __u32 kernel_version_code(void)
@@ -265,73 +284,74 @@ static int load_prog(const struct prog_spec *s, struct check *c, struct prog_ids
 	check_fail(c, ST_LOAD, fd, NULL);
 	capture_vlog(&spec, &opts, c);
 	if (c->log[0] && (fd == -EACCES || fd == -EINVAL))
-		snprintf(c->cause, sizeof(c->cause), "the verifier rejected the program (see its log)");
+		snprintf(c->cause, sizeof(c->cause),
+			 "the verifier rejected the program (see its log)");
 	return c->err;
 }
 
 /* ---- what is probed --------------------------------------------------------------------- */
 
-#define PROG_CHECKS(X)						\
-	X(P_XDP_NATIVE, "xdp_native")				\
-	X(P_XDP_GENERIC, "xdp_generic")				\
-	X(P_TC_INGRESS, "tc_ingress")				\
-	X(P_TC_EGRESS, "tc_egress")				\
-	X(P_CG_CONNECT4, "cgroup_connect4")			\
-	X(P_CG_CONNECT6, "cgroup_connect6")			\
-	X(P_CG_SENDMSG4, "cgroup_sendmsg4")			\
-	X(P_CG_SENDMSG6, "cgroup_sendmsg6")			\
-	X(P_CG_SKB_INGRESS, "cgroup_skb_ingress")		\
-	X(P_CG_SKB_EGRESS, "cgroup_skb_egress")			\
-	X(P_SOCK_OPS, "sock_ops")				\
-	X(P_TRACEPOINT, "tracepoint")				\
-	X(P_RAW_TP, "raw_tp")					\
-	X(P_TP_BTF, "tp_btf")					\
-	X(P_KPROBE, "kprobe")					\
-	X(P_FENTRY, "fentry")					\
+#define PROG_CHECKS(X)                            \
+	X(P_XDP_NATIVE, "xdp_native")             \
+	X(P_XDP_GENERIC, "xdp_generic")           \
+	X(P_TC_INGRESS, "tc_ingress")             \
+	X(P_TC_EGRESS, "tc_egress")               \
+	X(P_CG_CONNECT4, "cgroup_connect4")       \
+	X(P_CG_CONNECT6, "cgroup_connect6")       \
+	X(P_CG_SENDMSG4, "cgroup_sendmsg4")       \
+	X(P_CG_SENDMSG6, "cgroup_sendmsg6")       \
+	X(P_CG_SKB_INGRESS, "cgroup_skb_ingress") \
+	X(P_CG_SKB_EGRESS, "cgroup_skb_egress")   \
+	X(P_SOCK_OPS, "sock_ops")                 \
+	X(P_TRACEPOINT, "tracepoint")             \
+	X(P_RAW_TP, "raw_tp")                     \
+	X(P_TP_BTF, "tp_btf")                     \
+	X(P_KPROBE, "kprobe")                     \
+	X(P_FENTRY, "fentry")                     \
 	X(P_LSM, "lsm")
 
-#define MAP_CHECKS(X)						\
-	X(M_HASH, "hash", BPF_MAP_TYPE_HASH)			\
-	X(M_LRU_HASH, "lru_hash", BPF_MAP_TYPE_LRU_HASH)	\
-	X(M_PERCPU_HASH, "percpu_hash", BPF_MAP_TYPE_PERCPU_HASH) \
-	X(M_PERCPU_ARRAY, "percpu_array", BPF_MAP_TYPE_PERCPU_ARRAY) \
-	X(M_LRU_PERCPU_HASH, "lru_percpu_hash", BPF_MAP_TYPE_LRU_PERCPU_HASH) \
-	X(M_ARRAY, "array", BPF_MAP_TYPE_ARRAY)			\
-	X(M_LPM_TRIE, "lpm_trie", BPF_MAP_TYPE_LPM_TRIE)	\
-	X(M_RINGBUF, "ringbuf", BPF_MAP_TYPE_RINGBUF)		\
+#define MAP_CHECKS(X)                                                            \
+	X(M_HASH, "hash", BPF_MAP_TYPE_HASH)                                     \
+	X(M_LRU_HASH, "lru_hash", BPF_MAP_TYPE_LRU_HASH)                         \
+	X(M_PERCPU_HASH, "percpu_hash", BPF_MAP_TYPE_PERCPU_HASH)                \
+	X(M_PERCPU_ARRAY, "percpu_array", BPF_MAP_TYPE_PERCPU_ARRAY)             \
+	X(M_LRU_PERCPU_HASH, "lru_percpu_hash", BPF_MAP_TYPE_LRU_PERCPU_HASH)    \
+	X(M_ARRAY, "array", BPF_MAP_TYPE_ARRAY)                                  \
+	X(M_LPM_TRIE, "lpm_trie", BPF_MAP_TYPE_LPM_TRIE)                         \
+	X(M_RINGBUF, "ringbuf", BPF_MAP_TYPE_RINGBUF)                            \
 	X(M_PERF_EVENT_ARRAY, "perf_event_array", BPF_MAP_TYPE_PERF_EVENT_ARRAY) \
 	X(M_PROG_ARRAY, "prog_array", BPF_MAP_TYPE_PROG_ARRAY)
 
 /* libbpf cannot probe helpers for BPF_PROG_TYPE_TRACING, so tracing helpers use TRACEPOINT. */
-#define HELPER_CHECKS(X)									\
-	X(H_SYN_GEN4, "xdp", BPF_PROG_TYPE_XDP, tcp_raw_gen_syncookie_ipv4)			\
-	X(H_SYN_GEN6, "xdp", BPF_PROG_TYPE_XDP, tcp_raw_gen_syncookie_ipv6)			\
-	X(H_SYN_CHECK4, "xdp", BPF_PROG_TYPE_XDP, tcp_raw_check_syncookie_ipv4)			\
-	X(H_SYN_CHECK6, "xdp", BPF_PROG_TYPE_XDP, tcp_raw_check_syncookie_ipv6)			\
-	X(H_XDP_BOOT_NS, "xdp", BPF_PROG_TYPE_XDP, ktime_get_boot_ns)				\
-	X(H_XDP_RINGBUF, "xdp", BPF_PROG_TYPE_XDP, ringbuf_output)				\
-	X(H_XDP_ADJ_TAIL, "xdp", BPF_PROG_TYPE_XDP, xdp_adjust_tail)				\
-	X(H_XDP_FIB, "xdp", BPF_PROG_TYPE_XDP, fib_lookup)					\
-	X(H_SA_PID, "cgroup_sock_addr", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, get_current_pid_tgid)	\
-	X(H_SA_COOKIE, "cgroup_sock_addr", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, get_socket_cookie)	\
+#define HELPER_CHECKS(X)                                                                        \
+	X(H_SYN_GEN4, "xdp", BPF_PROG_TYPE_XDP, tcp_raw_gen_syncookie_ipv4)                     \
+	X(H_SYN_GEN6, "xdp", BPF_PROG_TYPE_XDP, tcp_raw_gen_syncookie_ipv6)                     \
+	X(H_SYN_CHECK4, "xdp", BPF_PROG_TYPE_XDP, tcp_raw_check_syncookie_ipv4)                 \
+	X(H_SYN_CHECK6, "xdp", BPF_PROG_TYPE_XDP, tcp_raw_check_syncookie_ipv6)                 \
+	X(H_XDP_BOOT_NS, "xdp", BPF_PROG_TYPE_XDP, ktime_get_boot_ns)                           \
+	X(H_XDP_RINGBUF, "xdp", BPF_PROG_TYPE_XDP, ringbuf_output)                              \
+	X(H_XDP_ADJ_TAIL, "xdp", BPF_PROG_TYPE_XDP, xdp_adjust_tail)                            \
+	X(H_XDP_FIB, "xdp", BPF_PROG_TYPE_XDP, fib_lookup)                                      \
+	X(H_SA_PID, "cgroup_sock_addr", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, get_current_pid_tgid)   \
+	X(H_SA_COOKIE, "cgroup_sock_addr", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, get_socket_cookie)   \
 	X(H_SA_CGID, "cgroup_sock_addr", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, get_current_cgroup_id) \
-	X(H_TP_TASK_BTF, "tracepoint", BPF_PROG_TYPE_TRACEPOINT, get_current_task_btf)		\
+	X(H_TP_TASK_BTF, "tracepoint", BPF_PROG_TYPE_TRACEPOINT, get_current_task_btf)          \
 	X(H_TP_READ_KERNEL, "tracepoint", BPF_PROG_TYPE_TRACEPOINT, probe_read_kernel)
 
-#define TP_CHECKS(X)							\
-	X(T_SCHED_SWITCH, "sched", "sched_switch")			\
-	X(T_SCHED_WAKEUP, "sched", "sched_wakeup")			\
-	X(T_SCHED_EXEC, "sched", "sched_process_exec")			\
-	X(T_SCHED_FORK, "sched", "sched_process_fork")			\
-	X(T_SCHED_EXIT, "sched", "sched_process_exit")			\
-	X(T_INET_SOCK_STATE, "sock", "inet_sock_set_state")		\
-	X(T_BLOCK_ISSUE, "block", "block_rq_issue")			\
-	X(T_BLOCK_COMPLETE, "block", "block_rq_complete")		\
+#define TP_CHECKS(X)                                        \
+	X(T_SCHED_SWITCH, "sched", "sched_switch")          \
+	X(T_SCHED_WAKEUP, "sched", "sched_wakeup")          \
+	X(T_SCHED_EXEC, "sched", "sched_process_exec")      \
+	X(T_SCHED_FORK, "sched", "sched_process_fork")      \
+	X(T_SCHED_EXIT, "sched", "sched_process_exit")      \
+	X(T_INET_SOCK_STATE, "sock", "inet_sock_set_state") \
+	X(T_BLOCK_ISSUE, "block", "block_rq_issue")         \
+	X(T_BLOCK_COMPLETE, "block", "block_rq_complete")   \
 	X(T_MM_PAGE_ALLOC, "kmem", "mm_page_alloc")
 
-#define KFUNC_CHECKS(X)					\
-	X(K_XDP_CT_LOOKUP, "bpf_xdp_ct_lookup")		\
-	X(K_SKB_CT_LOOKUP, "bpf_skb_ct_lookup")		\
+#define KFUNC_CHECKS(X)                         \
+	X(K_XDP_CT_LOOKUP, "bpf_xdp_ct_lookup") \
+	X(K_SKB_CT_LOOKUP, "bpf_skb_ct_lookup") \
 	X(K_CT_RELEASE, "bpf_ct_release")
 
 #define X_ENUM(e, ...) e,
@@ -347,7 +367,10 @@ static const char *const prog_names[] = { PROG_CHECKS(X_NAME) };
 static const char *const kfunc_names[] = { KFUNC_CHECKS(X_NAME) };
 #undef X_NAME
 
-static const struct { const char *name; enum bpf_map_type type; } map_table[] = {
+static const struct {
+	const char *name;
+	enum bpf_map_type type;
+} map_table[] = {
 #define X_MAP(e, n, t) { n, t },
 	MAP_CHECKS(X_MAP)
 #undef X_MAP
@@ -364,29 +387,35 @@ static const struct {
 #undef X_HELPER
 };
 
-static const struct { const char *category, *event; } tp_table[] = {
+static const struct {
+	const char *category, *event;
+} tp_table[] = {
 #define X_TP(e, c, n) { c, n },
 	TP_CHECKS(X_TP)
 #undef X_TP
 };
 
 struct tp_result {
-	int id;			/* tracefs event id, 0 when unknown */
-	bool btf;		/* btf_trace_<event> typedef in vmlinux BTF (tp_btf possible) */
+	int id;	  /* tracefs event id, 0 when unknown */
+	bool btf; /* btf_trace_<event> typedef in vmlinux BTF (tp_btf possible) */
 	struct check c;
 };
 
 struct kfunc_result {
 	bool in_btf;
 	int btf_id;
-	char btf_name[64];	/* "vmlinux" or the module */
-	struct check load;	/* a program calling it loaded and ran */
+	char btf_name[64]; /* "vmlinux" or the module */
+	struct check load; /* a program calling it loaded and ran */
 };
 
-struct knob { const char *key, *path; long val; int err; };
+struct knob {
+	const char *key, *path;
+	long val;
+	int err;
+};
 
 struct secfs_result {
-	int mount_err;		/* private securityfs mount, when the host has none */
+	int mount_err; /* private securityfs mount, when the host has none */
 	int lsm_err, lockdown_err;
 	char lsm[256];
 	char lockdown[64];
@@ -398,29 +427,32 @@ struct sys_result {
 	int btf_types;
 	struct knob knobs[5];
 	struct secfs_result sec;
-	char secfs_at[256];	/* "" when read through a private mount */
-	char bpffs_at[256];	/* "" when not mounted */
-	bool sys_fs_bpf;	/* /sys/fs/bpf itself is a bpffs */
+	char secfs_at[256]; /* "" when read through a private mount */
+	char bpffs_at[256]; /* "" when not mounted */
+	bool sys_fs_bpf;    /* /sys/fs/bpf itself is a bpffs */
 	struct check pinning;
 	char tracefs_at[256];
 	bool tracefs_mounted, tracefs_unmounted;
 	int tracefs_err, tracefs_umount_err;
 	char cgroup2_at[256];
-	char cgroup_dir[300];	/* the temporary cgroup */
+	char cgroup_dir[300]; /* the temporary cgroup */
 	int cgroup2_err;
 	bool hybrid;
 	char v1_controllers[256];
 	int caps_err;
-	int caps[5];		/* 1 set, 0 clear, -1 unknown */
+	int caps[5]; /* 1 set, 0 clear, -1 unknown */
 	struct rlimit memlock;
 	int memlock_err;
 	struct check memcg;
 	struct check test_run;
 	struct check netns;
-	bool kprobe_events;	/* legacy tracefs kprobe_events exists */
+	bool kprobe_events; /* legacy tracefs kprobe_events exists */
 };
 
-static const struct { const char *name; cap_value_t cap; } cap_table[] = {
+static const struct {
+	const char *name;
+	cap_value_t cap;
+} cap_table[] = {
 	{ "CAP_BPF", CAP_BPF },
 	{ "CAP_NET_ADMIN", CAP_NET_ADMIN },
 	{ "CAP_PERFMON", CAP_PERFMON },
@@ -430,7 +462,7 @@ static const struct { const char *name; cap_value_t cap; } cap_table[] = {
 
 struct probe {
 	const struct aegis_config *cfg;
-	struct btf *vmlinux;		/* NULL when unparseable */
+	struct btf *vmlinux; /* NULL when unparseable */
 	struct check prog[P__COUNT];
 	struct check map[M__COUNT];
 	struct check helper[H__COUNT];
@@ -438,6 +470,10 @@ struct probe {
 	struct kfunc_result kfunc[K__COUNT];
 	struct sys_result sys;
 	struct prog_ids loaded;
+	struct ns_child netns_child; /* XDP and TC, running meanwhile */
+	int netns_err;
+	pthread_t closer; /* closes the perf event, see probe_tracepoint() */
+	bool closer_running;
 	json_t *notes;
 };
 
@@ -462,58 +498,67 @@ struct netns_result {
 /* Attaching is what native XDP depends on (the driver), so the mode is read back afterwards. */
 static void probe_xdp(int ifindex, __u32 mode, struct check *c)
 {
-	const struct prog_spec spec = { .type = BPF_PROG_TYPE_XDP, .name = NAME_PREFIX "xdp",
+	const struct prog_spec spec = { .type = BPF_PROG_TYPE_XDP,
+					.name = NAME_PREFIX "xdp",
 					.verdict = XDP_PASS };
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	bool drv = mode == XDP_FLAGS_DRV_MODE;
 	int fd, err;
 
-	check_tried(c, "bpf_prog_load(XDP) + bpf_xdp_attach(veth %s, %s) in a temporary netns, "
-		    "bpf_xdp_query, bpf_xdp_detach", VETH_NAME, drv ? "XDP_FLAGS_DRV_MODE" : "XDP_FLAGS_SKB_MODE");
+	check_tried(c,
+		    "bpf_prog_load(XDP) + bpf_xdp_attach(veth %s, %s) in a temporary netns, "
+		    "bpf_xdp_query, bpf_xdp_detach",
+		    VETH_NAME, drv ? "XDP_FLAGS_DRV_MODE" : "XDP_FLAGS_SKB_MODE");
 	fd = load_prog(&spec, c, NULL);
 	if (fd < 0)
 		return;
 	err = bpf_xdp_attach(ifindex, fd, mode | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
 	if (err) {
-		check_fail(c, ST_ATTACH, err, drv ? "driver has no native XDP (veth has it since 4.19)" : NULL);
+		check_fail(c, ST_ATTACH, err,
+			   drv ? "driver has no native XDP (veth has it since 4.19)" : NULL);
 		goto out;
 	}
 	err = bpf_xdp_query(ifindex, 0, &q);
 	if (!err && q.attach_mode != (drv ? XDP_ATTACHED_DRV : XDP_ATTACHED_SKB))
 		err = -EPROTO;
-	if (bpf_xdp_detach(ifindex, mode, NULL) && !err)
-		err = check_fail(c, ST_DETACH, -errno, NULL);
-	else if (err)
-		check_fail(c, ST_ATTACH, err, err == -EPROTO ? "attached, but the kernel reports another XDP mode" : NULL);
+	if (err) {
+		check_fail(c, ST_ATTACH, err,
+			   err == -EPROTO ? "attached, but the kernel reports another XDP mode"
+					  : NULL);
+		/* Best effort: the netns and the program die with the child anyway. */
+		if (bpf_xdp_detach(ifindex, mode, NULL))
+			check_note(c, "detaching after the failed query failed too");
+		goto out;
+	}
+	err = bpf_xdp_detach(ifindex, mode, NULL);
+	if (err)
+		check_fail(c, ST_DETACH, err, NULL);
 	else
 		check_pass(c);
 out:
 	close(fd);
 }
 
+/* Attaches to the clsact qdisc netns_child() created, then detaches. */
 static void probe_tc(int ifindex, enum bpf_tc_attach_point point, struct check *c)
 {
 	const struct prog_spec spec = { .type = BPF_PROG_TYPE_SCHED_CLS, .name = NAME_PREFIX "tc" };
-	bool in = point == BPF_TC_INGRESS;
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, opts);
 	int fd, err;
 
-	check_tried(c, "bpf_prog_load(SCHED_CLS) + bpf_tc_hook_create(clsact) + bpf_tc_attach(%s) on veth %s "
-		    "in a temporary netns, bpf_tc_detach", in ? "BPF_TC_INGRESS" : "BPF_TC_EGRESS", VETH_NAME);
+	check_tried(c,
+		    "bpf_prog_load(SCHED_CLS) + bpf_tc_hook_create(clsact) + bpf_tc_attach(%s) "
+		    "on veth %s in a temporary netns, bpf_tc_detach",
+		    point == BPF_TC_INGRESS ? "BPF_TC_INGRESS" : "BPF_TC_EGRESS", VETH_NAME);
 	fd = load_prog(&spec, c, NULL);
 	if (fd < 0)
 		return;
-	/* The second hook finds the clsact qdisc the first one created. */
-	err = bpf_tc_hook_create(&hook);
-	if (err && err != -EEXIST) {
-		check_fail(c, ST_SETUP, err, "clsact qdisc unavailable (CONFIG_NET_SCH_INGRESS off)");
-		goto out;
-	}
 	opts.prog_fd = fd;
 	err = bpf_tc_attach(&hook, &opts);
 	if (err) {
-		check_fail(c, ST_ATTACH, err, "direct-action cls_bpf unavailable (CONFIG_NET_CLS_BPF off)");
+		check_fail(c, ST_ATTACH, err,
+			   "direct-action cls_bpf unavailable (CONFIG_NET_CLS_BPF off)");
 		goto out;
 	}
 	{
@@ -529,6 +574,29 @@ out:
 	close(fd);
 }
 
+/* One clsact qdisc serves both directions; it is destroyed after both checks. */
+static void probe_tc_both(int ifindex, struct netns_result *r)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	int err = bpf_tc_hook_create(&hook);
+
+	if (err) {
+		check_tried(&r->tc_ingress,
+			    "bpf_tc_hook_create(clsact) on veth %s in a temporary netns",
+			    VETH_NAME);
+		check_fail(&r->tc_ingress, ST_SETUP, err,
+			   "clsact qdisc unavailable (CONFIG_NET_SCH_INGRESS off)");
+		r->tc_egress = r->tc_ingress;
+		return;
+	}
+	probe_tc(ifindex, BPF_TC_INGRESS, &r->tc_ingress);
+	probe_tc(ifindex, BPF_TC_EGRESS, &r->tc_egress);
+	hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+	err = bpf_tc_hook_destroy(&hook);
+	if (err)
+		check_note(&r->tc_egress, "destroying the clsact qdisc failed: %s", err_text(err));
+}
+
 static int netns_setup(struct check *c, int *nl)
 {
 	int err, ifindex, peer;
@@ -540,11 +608,14 @@ static int netns_setup(struct check *c, int *nl)
 		return check_fail(c, ST_SETUP, *nl, "no rtnetlink socket");
 	err = rtnl_veth_add(*nl, VETH_NAME, VETH_PEER);
 	if (err)
-		return check_fail(c, ST_SETUP, err, err == -EOPNOTSUPP ? "veth driver missing (CONFIG_VETH off)" : NULL);
+		return check_fail(c, ST_SETUP, err,
+				  err == -EOPNOTSUPP ? "veth driver missing (CONFIG_VETH off)"
+						     : NULL);
 	ifindex = link_ifindex(VETH_NAME);
 	peer = link_ifindex(VETH_PEER);
 	if (ifindex < 0 || peer < 0)
-		return check_fail(c, ST_SETUP, ifindex < 0 ? ifindex : peer, "veth created but not found");
+		return check_fail(c, ST_SETUP, ifindex < 0 ? ifindex : peer,
+				  "veth created but not found");
 	err = rtnl_link_set_up(*nl, ifindex, 1);
 	if (!err)
 		err = rtnl_link_set_up(*nl, peer, 1);
@@ -566,16 +637,16 @@ static int netns_child(void *arg, void *result, size_t len)
 	check_init(&r->tc_egress);
 	ifindex = netns_setup(&r->setup, &nl);
 	if (ifindex > 0) {
-		struct bpf_tc_hook hook = { .sz = sizeof(hook), .ifindex = ifindex,
-					    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS };
+		int err;
 
 		probe_xdp(ifindex, XDP_FLAGS_DRV_MODE, &r->xdp_native);
 		probe_xdp(ifindex, XDP_FLAGS_SKB_MODE, &r->xdp_generic);
-		probe_tc(ifindex, BPF_TC_INGRESS, &r->tc_ingress);
-		probe_tc(ifindex, BPF_TC_EGRESS, &r->tc_egress);
-		/* The namespace dies with this process; tidy anyway so a failure here shows. */
-		bpf_tc_hook_destroy(&hook);
-		rtnl_link_del(nl, ifindex);
+		probe_tc_both(ifindex, r);
+		/* The namespace dies with this process; deleting anyway shows rtnetlink deletion works. */
+		err = rtnl_link_del(nl, ifindex);
+		if (err)
+			check_note(&r->setup, "deleting veth %s failed: %s", VETH_NAME,
+				   err_text(err));
 	}
 	if (nl >= 0)
 		close(nl);
@@ -588,17 +659,27 @@ static void copy_failure(struct check *dst, const struct check *setup)
 	check_note(dst, "no temporary netns: %s", setup->tried);
 }
 
-static void probe_netns(struct probe *p)
+/* The netns child runs while the parent probes the rest: creating a network namespace can take
+ * most of a second when other namespaces are being torn down. */
+static void probe_netns_start(struct probe *p)
+{
+	p->netns_err = ns_child_start(&p->netns_child, CLONE_NEWNET, netns_child, NULL,
+				      sizeof(struct netns_result), CHILD_TIMEOUT_MS);
+}
+
+static void probe_netns_finish(struct probe *p)
 {
 	struct netns_result r;
-	int err;
+	int err = p->netns_err;
 
 	memset(&r, 0, sizeof(r));
-	err = netns_run(netns_child, NULL, &r, sizeof(r), CHILD_TIMEOUT_MS);
+	if (!err)
+		err = ns_child_finish(&p->netns_child, &r);
 	if (err) {
 		check_init(&r.setup);
 		check_tried(&r.setup, "fork + unshare(CLONE_NEWNET)");
-		check_fail(&r.setup, ST_SETUP, err, err == -EPERM ? "no CAP_SYS_ADMIN to create a network namespace" : NULL);
+		check_fail(&r.setup, ST_SETUP, err,
+			   err == -EPERM ? "no CAP_SYS_ADMIN to create a network namespace" : NULL);
 	}
 	p->sys.netns = r.setup;
 	if (!r.setup.ok) {
@@ -623,39 +704,49 @@ static const struct cg_probe {
 	int verdict;
 } cg_table[] = {
 	/* connect4 denies: a child's connect() from inside the cgroup then proves the hook runs. */
-	{ P_CG_CONNECT4, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, "BPF_CGROUP_INET4_CONNECT", 0 },
-	{ P_CG_CONNECT6, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, "BPF_CGROUP_INET6_CONNECT", 1 },
-	{ P_CG_SENDMSG4, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG, "BPF_CGROUP_UDP4_SENDMSG", 1 },
-	{ P_CG_SENDMSG6, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG, "BPF_CGROUP_UDP6_SENDMSG", 1 },
-	{ P_CG_SKB_INGRESS, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS, "BPF_CGROUP_INET_INGRESS", 1 },
-	{ P_CG_SKB_EGRESS, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, "BPF_CGROUP_INET_EGRESS", 1 },
+	{ P_CG_CONNECT4, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
+	  "BPF_CGROUP_INET4_CONNECT", 0 },
+	{ P_CG_CONNECT6, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT,
+	  "BPF_CGROUP_INET6_CONNECT", 1 },
+	{ P_CG_SENDMSG4, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,
+	  "BPF_CGROUP_UDP4_SENDMSG", 1 },
+	{ P_CG_SENDMSG6, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG,
+	  "BPF_CGROUP_UDP6_SENDMSG", 1 },
+	{ P_CG_SKB_INGRESS, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS,
+	  "BPF_CGROUP_INET_INGRESS", 1 },
+	{ P_CG_SKB_EGRESS, BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS,
+	  "BPF_CGROUP_INET_EGRESS", 1 },
 	{ P_SOCK_OPS, BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, "BPF_CGROUP_SOCK_OPS", 1 },
 };
 
 struct cg_fire_result {
-	int setup_err;		/* could not join the cgroup or make a socket */
-	int connect_err;	/* 0: connect() went through, i.e. the hook did not run */
+	int setup_err;	 /* could not join the cgroup or make a socket */
+	int connect_err; /* 0: connect() went through, i.e. the hook did not run */
 };
 
 /* Joins the temporary cgroup and connect()s a UDP socket: the deny program must say EPERM. */
 static int cg_fire_child(void *arg, void *result, size_t len)
 {
 	struct cg_fire_result *r = result;
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9),
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(9),
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	char path[512], pid[32];
+	ssize_t w;
 	int fd, n;
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", (const char *)arg);
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, pid, (size_t)n) != n) {
+	if (fd < 0) {
 		r->setup_err = -errno;
-		if (fd >= 0)
-			close(fd);
 		return 0;
 	}
+	w = write(fd, pid, (size_t)n);
+	r->setup_err = w < 0 ? -errno : w != n ? -EIO : 0;
 	close(fd);
+	if (r->setup_err)
+		return 0;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		r->setup_err = -errno;
@@ -676,27 +767,34 @@ static void cg_prove_fires(const char *dir, struct check *c)
 	if (err)
 		check_note(c, "could not check that the hook runs: %s", err_text(err));
 	else if (r.connect_err == -EPERM)
-		check_note(c, "the hook runs: connect() from a process in the cgroup got EPERM from the probe program");
+		check_note(c, "the hook runs: connect() from a process in the cgroup got EPERM "
+			      "from the probe program");
 	else
 		check_fail(c, ST_RUN, r.connect_err ? r.connect_err : -ENOEXEC,
-			   "attached, but connect() in the cgroup was not denied: socket cgroup attribution "
-			   "off (v1 net_cls/net_prio in use?)");
+			   "attached, but connect() in the cgroup was not denied: socket cgroup "
+			   "attribution off (v1 net_cls/net_prio in use?)");
 }
 
-static void probe_cg_one(struct probe *p, const struct cg_probe *t, int cgfd, const char *dir, struct check *c)
+static void probe_cg_one(struct probe *p, const struct cg_probe *t, int cgfd, const char *dir,
+			 struct check *c)
 {
-	const struct prog_spec spec = { .type = t->type, .attach = t->attach, .name = NAME_PREFIX "cgroup",
+	const struct prog_spec spec = { .type = t->type,
+					.attach = t->attach,
+					.name = NAME_PREFIX "cgroup",
 					.verdict = t->verdict };
 	int fd, link;
 
-	check_tried(c, "bpf_prog_load(expected_attach_type %s) + bpf_link_create on a temporary cgroup %s, "
-		    "close the link", t->attach_name, dir);
+	check_tried(c,
+		    "bpf_prog_load(expected_attach_type %s) + bpf_link_create on a temporary "
+		    "cgroup %s, close the link",
+		    t->attach_name, dir);
 	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	link = bpf_link_create(fd, cgfd, t->attach, NULL);
 	if (link < 0) {
-		check_fail(c, ST_ATTACH, link, link == -EINVAL ? "attach type unknown to this kernel" : NULL);
+		check_fail(c, ST_ATTACH, link,
+			   link == -EINVAL ? "attach type unknown to this kernel" : NULL);
 		close(fd);
 		return;
 	}
@@ -734,12 +832,15 @@ static void probe_cgroups(struct probe *p)
 	int cgfd, err;
 
 	if (p->sys.cgroup2_err)
-		return cg_fail_all(p, p->sys.cgroup2_err, "no cgroup v2 mount (mount -t cgroup2 none /sys/fs/cgroup)",
+		return cg_fail_all(p, p->sys.cgroup2_err,
+				   "no cgroup v2 mount (mount -t cgroup2 none /sys/fs/cgroup)",
 				   "cgroup2_find");
-	snprintf(dir, sizeof(p->sys.cgroup_dir), "%s/" CGROUP_PREFIX "%d", p->sys.cgroup2_at, (int)getpid());
+	snprintf(dir, sizeof(p->sys.cgroup_dir), "%s/" CGROUP_PREFIX "%d", p->sys.cgroup2_at,
+		 (int)getpid());
 	if (mkdir(dir, 0755)) {
 		err = -errno;
-		return cg_fail_all(p, err, "cannot create a cgroup under the cgroup v2 mount", "mkdir under the cgroup v2 mount");
+		return cg_fail_all(p, err, "cannot create a cgroup under the cgroup v2 mount",
+				   "mkdir under the cgroup v2 mount");
 	}
 	cgfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgfd < 0) {
@@ -769,7 +870,8 @@ static int perf_event_open_attr(struct perf_event_attr *attr)
 static int perf_set_bpf(int pfd, int prog_fd, struct check *c)
 {
 	if (ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog_fd)) {
-		int err = check_fail(c, ST_ATTACH, -errno, "PERF_EVENT_IOC_SET_BPF refused the program");
+		int err =
+		    check_fail(c, ST_ATTACH, -errno, "PERF_EVENT_IOC_SET_BPF refused the program");
 
 		close(pfd);
 		return err;
@@ -791,8 +893,11 @@ static int tp_id(const char *tracefs, const char *category, const char *event)
 /* Attaches a TRACEPOINT program the perf way; the attached event's fd, or -errno. */
 static int tp_perf_attach(int prog_fd, int id, struct check *c)
 {
-	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(attr),
-					.config = (__u64)id, .sample_period = 1, .wakeup_events = 1 };
+	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT,
+					.size = sizeof(attr),
+					.config = (__u64)id,
+					.sample_period = 1,
+					.wakeup_events = 1 };
 	int pfd = perf_event_open_attr(&attr), err;
 
 	if (pfd < 0)
@@ -803,11 +908,10 @@ static int tp_perf_attach(int prog_fd, int id, struct check *c)
 
 /*
  * Each tracepoint aegis uses: its tracefs id (it exists), a btf_trace_<event> typedef (tp_btf
- * can attach) and an actual attachment. That attachment goes through raw_tp when it works:
- * closing a perf event waits for a grace period (about 50 ms here), one tracepoint after the
- * other, while closing a raw_tp link does not.
+ * can attach) and an actual attachment, through raw_tp when that works (closing a perf event
+ * waits for a grace period, closing a raw_tp link does not). Returns the attachment's fd.
  */
-static void probe_tp_one(struct probe *p, int prog_fd, bool raw, enum tp_check t)
+static int probe_tp_one(struct probe *p, int prog_fd, bool raw, enum tp_check t)
 {
 	struct tp_result *r = &p->tp[t];
 	const char *cat = tp_table[t].category, *ev = tp_table[t].event;
@@ -817,46 +921,54 @@ static void probe_tp_one(struct probe *p, int prog_fd, bool raw, enum tp_check t
 	snprintf(name, sizeof(name), "btf_trace_%s", ev);
 	r->btf = p->vmlinux && btf__find_by_name_kind(p->vmlinux, name, BTF_KIND_TYPEDEF) > 0;
 	if (raw)
-		check_tried(&r->c, "tracefs events/%s/%s/id + bpf_raw_tracepoint_open(\"%s\")", cat, ev, ev);
+		check_tried(&r->c, "tracefs events/%s/%s/id + bpf_raw_tracepoint_open(\"%s\")", cat,
+			    ev, ev);
 	else
-		check_tried(&r->c, "perf_event_open(PERF_TYPE_TRACEPOINT, events/%s/%s/id) + PERF_EVENT_IOC_SET_BPF",
+		check_tried(&r->c,
+			    "perf_event_open(PERF_TYPE_TRACEPOINT, events/%s/%s/id) + "
+			    "PERF_EVENT_IOC_SET_BPF",
 			    cat, ev);
 	if (p->sys.tracefs_at[0]) {
 		id = tp_id(p->sys.tracefs_at, cat, ev);
+		if (id == -ENOENT)
+			return check_fail(&r->c, ST_SETUP, id, "tracepoint not in this kernel");
 		if (id < 0)
-			return (void)check_fail(&r->c, ST_SETUP, id, id == -ENOENT ?
-						"tracepoint not in this kernel (config or version)" : NULL);
+			return check_fail(&r->c, ST_SETUP, id, NULL);
 		r->id = id;
 	}
 	if (raw) {
 		fd = bpf_raw_tracepoint_open(ev, prog_fd);
 		if (fd < 0)
-			return (void)check_fail(&r->c, ST_ATTACH, fd, fd == -ENOENT ? "tracepoint not in this kernel" : NULL);
+			return check_fail(&r->c, ST_ATTACH, fd,
+					  fd == -ENOENT ? "tracepoint not in this kernel" : NULL);
 	} else {
 		if (id < 0)
-			return (void)check_fail(&r->c, ST_SETUP, p->sys.tracefs_err, "no tracefs: tracepoint id unknown");
+			return check_fail(&r->c, ST_SETUP, p->sys.tracefs_err,
+					  "no tracefs: tracepoint id unknown");
 		fd = tp_perf_attach(prog_fd, id, &r->c);
 		if (fd < 0)
-			return;
+			return fd;
 	}
-	close(fd);
 	check_pass(&r->c);
+	return fd;
 }
 
 static void probe_tp_list(struct probe *p)
 {
 	bool raw = p->prog[P_RAW_TP].ok;
-	const struct prog_spec spec = { .type = raw ? BPF_PROG_TYPE_RAW_TRACEPOINT : BPF_PROG_TYPE_TRACEPOINT,
+	const struct prog_spec spec = { .type = raw ? BPF_PROG_TYPE_RAW_TRACEPOINT
+						    : BPF_PROG_TYPE_TRACEPOINT,
 					.name = NAME_PREFIX "tp_list" };
 	struct check loadc;
-	int fd;
+	int fd, links[T__COUNT];
 
 	check_init(&loadc);
 	for (int t = 0; t < T__COUNT; t++)
 		check_init(&p->tp[t].c);
 	if (!raw && !p->prog[P_TRACEPOINT].ok) {
 		for (int t = 0; t < T__COUNT; t++)
-			check_fail(&p->tp[t].c, ST_SETUP, p->prog[P_TRACEPOINT].err, "neither raw_tp nor tracepoint programs attach");
+			check_fail(&p->tp[t].c, ST_SETUP, p->prog[P_TRACEPOINT].err,
+				   "neither raw_tp nor tracepoint programs attach");
 		return;
 	}
 	fd = load_prog(&spec, &loadc, &p->loaded);
@@ -865,8 +977,15 @@ static void probe_tp_list(struct probe *p)
 			p->tp[t].c = loadc;
 		return;
 	}
+	/*
+	 * All attached first, then all closed: registering a tracepoint right after another one
+	 * was unregistered waits for a grace period (tracepoint.c, tp_rcu_cond_sync()).
+	 */
 	for (int t = 0; t < T__COUNT; t++)
-		probe_tp_one(p, fd, raw, t);
+		links[t] = probe_tp_one(p, fd, raw, t);
+	for (int t = 0; t < T__COUNT; t++)
+		if (links[t] >= 0)
+			close(links[t]);
 	close(fd);
 }
 
@@ -874,11 +993,14 @@ static void tracefs_setup(struct probe *p)
 {
 	struct sys_result *s = &p->sys;
 
-	s->tracefs_err = mount_ensure_tracefs(s->tracefs_at, sizeof(s->tracefs_at), &s->tracefs_mounted);
+	s->tracefs_err =
+	    mount_ensure_tracefs(s->tracefs_at, sizeof(s->tracefs_at), &s->tracefs_mounted);
 	if (s->tracefs_err)
 		s->tracefs_at[0] = '\0';
 	else if (s->tracefs_mounted)
-		add_note(p, "tracefs was not mounted: the probe mounted it at %s and unmounts it afterwards",
+		add_note(p,
+			 "tracefs was not mounted: the probe mounted it at %s and unmounts it "
+			 "afterwards",
 			 s->tracefs_at);
 }
 
@@ -892,20 +1014,54 @@ static void tracefs_teardown(struct probe *p)
 		s->tracefs_umount_err = -errno;
 	s->tracefs_unmounted = !s->tracefs_umount_err;
 	if (s->tracefs_umount_err)
-		add_note(p, "could not unmount the tracefs the probe mounted at %s: %s", s->tracefs_at,
-			 err_text(s->tracefs_umount_err));
+		add_note(p, "could not unmount the tracefs the probe mounted at %s: %s",
+			 s->tracefs_at, err_text(s->tracefs_umount_err));
+}
+
+static void *close_thread(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/*
+ * Closing the last perf event of a tracepoint waits for RCU grace periods (50 to 500 ms here,
+ * depending on load): a thread does it while the probe goes on, and probe_run() joins it.
+ */
+static void close_in_background(struct probe *p, int fd)
+{
+	if (p->closer_running ||
+	    pthread_create(&p->closer, NULL, close_thread, (void *)(intptr_t)fd)) {
+		close(fd);
+		return;
+	}
+	p->closer_running = true;
+}
+
+static void join_closer(struct probe *p)
+{
+	int err;
+
+	if (!p->closer_running)
+		return;
+	err = pthread_join(p->closer, NULL);
+	if (err)
+		add_note(p, "joining the perf event closer thread failed: %s", strerror(err));
+	p->closer_running = false;
 }
 
 static void probe_tracepoint(struct probe *p)
 {
-	const struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACEPOINT, .name = NAME_PREFIX "tp" };
+	const struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACEPOINT,
+					.name = NAME_PREFIX "tp" };
 	struct check *c = &p->prog[P_TRACEPOINT];
 	int fd, id, pfd;
 
-	check_tried(c, "bpf_prog_load(TRACEPOINT) + perf_event_open(PERF_TYPE_TRACEPOINT, sched/sched_switch) "
-		    "+ PERF_EVENT_IOC_SET_BPF");
+	check_tried(c, "bpf_prog_load(TRACEPOINT) + perf_event_open(PERF_TYPE_TRACEPOINT, "
+		       "sched/sched_switch) + PERF_EVENT_IOC_SET_BPF");
 	if (p->sys.tracefs_err) {
-		check_fail(c, ST_SETUP, p->sys.tracefs_err, "tracefs not mounted and mounting it failed: no tracepoint ids");
+		check_fail(c, ST_SETUP, p->sys.tracefs_err,
+			   "tracefs not mounted and mounting it failed: no tracepoint ids");
 		return;
 	}
 	id = tp_id(p->sys.tracefs_at, "sched", "sched_switch");
@@ -919,14 +1075,15 @@ static void probe_tracepoint(struct probe *p)
 	pfd = tp_perf_attach(fd, id, c);
 	if (pfd >= 0) {
 		check_pass(c);
-		close(pfd);
+		close_in_background(p, pfd);
 	}
 	close(fd);
 }
 
 static void probe_raw_tp(struct probe *p)
 {
-	const struct prog_spec spec = { .type = BPF_PROG_TYPE_RAW_TRACEPOINT, .name = NAME_PREFIX "raw_tp" };
+	const struct prog_spec spec = { .type = BPF_PROG_TYPE_RAW_TRACEPOINT,
+					.name = NAME_PREFIX "raw_tp" };
 	struct check *c = &p->prog[P_RAW_TP];
 	int fd, link;
 
@@ -950,7 +1107,8 @@ static int btf_target(struct probe *p, const char *name, int kind, struct check 
 	int id;
 
 	if (!p->vmlinux)
-		return check_fail(c, ST_SETUP, p->sys.btf.err, "no vmlinux BTF (CONFIG_DEBUG_INFO_BTF off)");
+		return check_fail(c, ST_SETUP, p->sys.btf.err,
+				  "no vmlinux BTF (CONFIG_DEBUG_INFO_BTF off)");
 	id = btf__find_by_name_kind(p->vmlinux, name, kind);
 	if (id <= 0)
 		return check_fail(c, ST_SETUP, -ENOENT, "attach target not in vmlinux BTF");
@@ -958,8 +1116,8 @@ static int btf_target(struct probe *p, const char *name, int kind, struct check 
 }
 
 /* tp_btf, fentry and LSM: load against a BTF id, attach through bpf_raw_tracepoint_open(NULL). */
-static void probe_btf_prog(struct probe *p, struct check *c, struct prog_spec *spec, const char *target,
-			   int kind)
+static void probe_btf_prog(struct probe *p, struct check *c, struct prog_spec *spec,
+			   const char *target, int kind)
 {
 	int id = btf_target(p, target, kind, c), fd, link;
 
@@ -981,63 +1139,77 @@ static void probe_btf_prog(struct probe *p, struct check *c, struct prog_spec *s
 
 static void probe_tp_btf(struct probe *p)
 {
-	struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACING, .attach = BPF_TRACE_RAW_TP,
+	struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACING,
+				  .attach = BPF_TRACE_RAW_TP,
 				  .name = NAME_PREFIX "tp_btf" };
 	struct check *c = &p->prog[P_TP_BTF];
 
-	check_tried(c, "bpf_prog_load(TRACING, BPF_TRACE_RAW_TP, attach_btf_id of typedef btf_trace_sched_switch) "
-		    "+ bpf_raw_tracepoint_open(NULL)");
+	check_tried(c, "bpf_prog_load(TRACING, BPF_TRACE_RAW_TP, attach_btf_id of typedef "
+		       "btf_trace_sched_switch) + bpf_raw_tracepoint_open(NULL)");
 	probe_btf_prog(p, c, &spec, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
 }
 
 /* Trampoline failures say little; whether the verifier ran at all narrows it down. */
-static void trampoline_cause(const struct probe *p, const struct check *c, const char *what, char *buf,
-			     size_t len)
+static void trampoline_cause(const struct probe *p, const struct check *c, const char *what,
+			     char *buf, size_t len)
 {
 	const char *lock = p->sys.sec.lockdown_err ? "unknown" : p->sys.sec.lockdown;
 
-	snprintf(buf, len, "%s%s (lockdown: %s)", c->log[0] ? "" : "no verifier log, so refused before verification: ", what, lock);
+	snprintf(buf, len, "%s%s; lockdown: %s",
+		 c->log[0] ? "" : "no verifier log, so refused before verification: ", what, lock);
 }
 
 static void probe_fentry(struct probe *p)
 {
-	struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACING, .attach = BPF_TRACE_FENTRY,
+	struct prog_spec spec = { .type = BPF_PROG_TYPE_TRACING,
+				  .attach = BPF_TRACE_FENTRY,
 				  .name = NAME_PREFIX "fentry" };
 	struct check *c = &p->prog[P_FENTRY];
 	char cause[256];
 
-	check_tried(c, "bpf_prog_load(TRACING, BPF_TRACE_FENTRY, attach_btf_id of FUNC do_nanosleep) "
-		    "+ bpf_raw_tracepoint_open(NULL)");
+	check_tried(c, "bpf_prog_load(TRACING, BPF_TRACE_FENTRY, attach_btf_id of FUNC "
+		       "do_nanosleep) + bpf_raw_tracepoint_open(NULL)");
 	probe_btf_prog(p, c, &spec, "do_nanosleep", BTF_KIND_FUNC);
 	if (c->ok || c->stage == ST_SETUP)
 		return;
-	trampoline_cause(p, c, "BPF trampolines unavailable: kernel lockdown or LSM policy, "
-			 "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS off, or no JIT trampoline support", cause, sizeof(cause));
+	trampoline_cause(p, c,
+			 "BPF trampolines unavailable: kernel lockdown or LSM policy, "
+			 "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS off, or no JIT trampoline "
+			 "support",
+			 cause, sizeof(cause));
 	snprintf(c->cause, sizeof(c->cause), "%s", cause);
 }
 
 static void probe_lsm(struct probe *p)
 {
-	struct prog_spec spec = { .type = BPF_PROG_TYPE_LSM, .attach = BPF_LSM_MAC, .name = NAME_PREFIX "lsm" };
+	struct prog_spec spec = { .type = BPF_PROG_TYPE_LSM,
+				  .attach = BPF_LSM_MAC,
+				  .name = NAME_PREFIX "lsm" };
 	struct check *c = &p->prog[P_LSM];
 	bool listed = strstr(p->sys.sec.lsm, "bpf") != NULL;
 	char cause[256];
 
 	check_tried(c, "bpf_prog_load(LSM, BPF_LSM_MAC, attach_btf_id of FUNC bpf_lsm_file_open) "
-		    "+ bpf_raw_tracepoint_open(NULL)");
+		       "+ bpf_raw_tracepoint_open(NULL)");
 	probe_btf_prog(p, c, &spec, "bpf_lsm_file_open", BTF_KIND_FUNC);
 	if (!p->sys.sec.lsm_err)
 		check_note(c, "active LSMs: %s", p->sys.sec.lsm);
 	if (c->ok || c->stage == ST_SETUP)
 		return;
 	if (p->sys.sec.lsm_err)
-		trampoline_cause(p, c, "bpf not in the lsm= boot parameter or CONFIG_BPF_LSM off (LSM list unreadable)",
+		trampoline_cause(p, c,
+				 "bpf not in the lsm= boot parameter or CONFIG_BPF_LSM off (LSM "
+				 "list unreadable)",
 				 cause, sizeof(cause));
 	else if (!listed)
-		trampoline_cause(p, c, "bpf is not an active LSM: add it to the lsm= boot parameter "
-				 "(needs CONFIG_BPF_LSM)", cause, sizeof(cause));
+		trampoline_cause(p, c,
+				 "bpf is not an active LSM: add it to the lsm= boot parameter "
+				 "(needs CONFIG_BPF_LSM)",
+				 cause, sizeof(cause));
 	else
-		trampoline_cause(p, c, "bpf is an active LSM, but BPF trampolines are unavailable (see fentry)",
+		trampoline_cause(p, c,
+				 "bpf is an active LSM, but BPF trampolines are unavailable (see "
+				 "fentry)",
 				 cause, sizeof(cause));
 	snprintf(c->cause, sizeof(c->cause), "%s", cause);
 }
@@ -1045,8 +1217,11 @@ static void probe_lsm(struct probe *p)
 /* The kprobe PMU is what modern attachment needs; the legacy tracefs interface is only noted. */
 static void probe_kprobe(struct probe *p)
 {
-	const struct prog_spec spec = { .type = BPF_PROG_TYPE_KPROBE, .name = NAME_PREFIX "kprobe" };
-	struct perf_event_attr attr = { .size = sizeof(attr), .sample_period = 1, .wakeup_events = 1 };
+	const struct prog_spec spec = { .type = BPF_PROG_TYPE_KPROBE,
+					.name = NAME_PREFIX "kprobe" };
+	struct perf_event_attr attr = { .size = sizeof(attr),
+					.sample_period = 1,
+					.wakeup_events = 1 };
 	struct check *c = &p->prog[P_KPROBE];
 	char path[512];
 	long type;
@@ -1055,22 +1230,29 @@ static void probe_kprobe(struct probe *p)
 	snprintf(path, sizeof(path), "%s/kprobe_events", p->sys.tracefs_at);
 	p->sys.kprobe_events = p->sys.tracefs_at[0] && access(path, F_OK) == 0;
 	check_tried(c, "bpf_prog_load(KPROBE) + perf_event_open(kprobe PMU from "
-		    "/sys/bus/event_source/devices/kprobe/type, do_nanosleep) + PERF_EVENT_IOC_SET_BPF");
-	check_note(c, "legacy tracefs kprobe_events: %s", p->sys.kprobe_events ? "present" :
-		   p->sys.tracefs_at[0] ? "absent" : "unknown (no tracefs)");
+		       "/sys/bus/event_source/devices/kprobe/type, do_nanosleep) + "
+		       "PERF_EVENT_IOC_SET_BPF");
+	check_note(c, "legacy tracefs kprobe_events: %s",
+		   p->sys.kprobe_events	  ? "present"
+		   : p->sys.tracefs_at[0] ? "absent"
+					  : "unknown (no tracefs)");
 	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
 	err = read_sysctl_long("/sys/bus/event_source/devices/kprobe/type", &type);
 	if (err) {
-		check_fail(c, ST_ATTACH, err, "no kprobe PMU: kernel built without CONFIG_KPROBE_EVENTS or kprobe PMU missing");
+		check_fail(c, ST_ATTACH, err,
+			   "no kprobe PMU: kernel built without CONFIG_KPROBE_EVENTS or kprobe PMU "
+			   "missing");
 		goto out;
 	}
 	attr.type = (__u32)type;
-	attr.kprobe_func = (__u64)(uintptr_t)"do_nanosleep";
+	attr.kprobe_func = (__u64)(uintptr_t) "do_nanosleep";
 	pfd = perf_event_open_attr(&attr);
 	if (pfd < 0) {
-		check_fail(c, ST_ATTACH, pfd, pfd == -ENOENT ? "do_nanosleep not probeable (inlined or blacklisted)" : NULL);
+		check_fail(c, ST_ATTACH, pfd,
+			   pfd == -ENOENT ? "do_nanosleep not probeable (inlined or blacklisted)"
+					  : NULL);
 		goto out;
 	}
 	if (!perf_set_bpf(pfd, fd, c)) {
@@ -1107,7 +1289,8 @@ static void probe_maps(struct probe *p)
 		if (r == 1)
 			check_pass(c);
 		else if (r == 0)
-			check_fail(c, ST_CREATE, -EOPNOTSUPP, "the kernel refused to create this map type");
+			check_fail(c, ST_CREATE, -EOPNOTSUPP,
+				   "the kernel refused to create this map type");
 		else
 			check_fail(c, ST_CREATE, r, NULL);
 	}
@@ -1120,11 +1303,13 @@ static void probe_helpers(struct probe *p)
 		int r = libbpf_probe_bpf_helper(helper_table[i].type, helper_table[i].id, NULL);
 
 		check_init(c);
-		check_tried(c, "libbpf_probe_bpf_helper(%s, %s)", helper_table[i].group, helper_table[i].name);
+		check_tried(c, "libbpf_probe_bpf_helper(%s, %s)", helper_table[i].group,
+			    helper_table[i].name);
 		if (r == 1)
 			check_pass(c);
 		else if (r == 0)
-			check_fail(c, ST_LOAD, -EINVAL, "the verifier does not know this helper for this program type");
+			check_fail(c, ST_LOAD, -EINVAL,
+				   "the verifier does not know this helper for this program type");
 		else
 			check_fail(c, ST_LOAD, r, NULL);
 	}
@@ -1135,6 +1320,7 @@ static void probe_helpers(struct probe *p)
 /* Looks for a FUNC in vmlinux BTF, then in every module's BTF (/sys/kernel/btf/<module>). */
 static void kfunc_find(struct probe *p, const char *name, struct kfunc_result *k)
 {
+	static const char *const mods[] = { "nf_conntrack" };
 	int id = p->vmlinux ? btf__find_by_name_kind(p->vmlinux, name, BTF_KIND_FUNC) : -ENOENT;
 
 	if (id > 0) {
@@ -1145,8 +1331,6 @@ static void kfunc_find(struct probe *p, const char *name, struct kfunc_result *k
 	}
 	if (!p->vmlinux)
 		return;
-	static const char *const mods[] = { "nf_conntrack" };
-
 	for (size_t i = 0; i < ARRAY_SIZE(mods); i++) {
 		char path[128];
 		struct btf *mod;
@@ -1203,7 +1387,7 @@ static size_t ct_insns(struct bpf_insn *in, int lookup, int release, int opts_sz
 	in[i++] = I_MOV64_REG(BPF_REG_6, BPF_REG_1);
 	for (int off = -48; off < 0; off += 8)
 		in[i++] = I_ST_MEM(BPF_DW, BPF_REG_10, off, 0);
-	in[i++] = I_ST_MEM(BPF_W, BPF_REG_10, -48 + netns_off, -1);	/* BPF_F_CURRENT_NETNS */
+	in[i++] = I_ST_MEM(BPF_W, BPF_REG_10, -48 + netns_off, -1); /* BPF_F_CURRENT_NETNS */
 	in[i++] = I_ST_MEM(BPF_B, BPF_REG_10, -48 + l4_off, IPPROTO_TCP);
 	in[i++] = I_MOV64_REG(BPF_REG_1, BPF_REG_6);
 	in[i++] = I_MOV64_REG(BPF_REG_2, BPF_REG_10);
@@ -1222,8 +1406,8 @@ static size_t ct_insns(struct bpf_insn *in, int lookup, int release, int opts_sz
 }
 
 /* Loads and test-runs a program calling lookup + release on a zeroed 64-byte frame. */
-static void ct_load_test(struct probe *p, enum kfunc_check lookup, enum bpf_prog_type type, int verdict,
-			 struct check *c)
+static void ct_load_test(struct probe *p, enum kfunc_check lookup, enum bpf_prog_type type,
+			 int verdict, struct check *c)
 {
 	struct kfunc_result *l = &p->kfunc[lookup], *r = &p->kfunc[K_CT_RELEASE];
 	struct bpf_insn insns[32];
@@ -1232,10 +1416,12 @@ static void ct_load_test(struct probe *p, enum kfunc_check lookup, enum bpf_prog
 	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt, .data_size_in = sizeof(pkt));
 	int sz, netns_off, l4_off, fd, err;
 
-	check_tried(c, "bpf_prog_load(%s calling %s + bpf_ct_release by BTF id) + BPF_PROG_TEST_RUN",
+	check_tried(c,
+		    "bpf_prog_load(%s calling %s + bpf_ct_release by BTF id) + BPF_PROG_TEST_RUN",
 		    type == BPF_PROG_TYPE_XDP ? "XDP" : "SCHED_CLS", kfunc_names[lookup]);
 	if (!l->in_btf || !r->in_btf) {
-		check_fail(c, ST_SETUP, -ENOENT, "kfunc not in BTF: CONFIG_NF_CONNTRACK off, nf_conntrack module "
+		check_fail(c, ST_SETUP, -ENOENT,
+			   "kfunc not in BTF: CONFIG_NF_CONNTRACK off, nf_conntrack module "
 			   "not loaded, or no module BTF (CONFIG_DEBUG_INFO_BTF_MODULES)");
 		return;
 	}
@@ -1247,7 +1433,8 @@ static void ct_load_test(struct probe *p, enum kfunc_check lookup, enum bpf_prog
 	sz = ct_opts_layout(p->vmlinux, &netns_off, &l4_off);
 	if (sz < 0) {
 		check_pass(c);
-		check_note(c, "present in BTF (not load-tested: struct bpf_ct_opts layout unknown)");
+		check_note(c, "present in BTF (not load-tested: struct bpf_ct_opts layout "
+			      "unknown)");
 		return;
 	}
 	spec.cnt = ct_insns(insns, l->btf_id, r->btf_id, sz, netns_off, l4_off, verdict);
@@ -1275,9 +1462,11 @@ static void probe_kfuncs(struct probe *p)
 	ct_load_test(p, K_XDP_CT_LOOKUP, BPF_PROG_TYPE_XDP, XDP_PASS, &k[K_XDP_CT_LOOKUP].load);
 	ct_load_test(p, K_SKB_CT_LOOKUP, BPF_PROG_TYPE_SCHED_CLS, 0, &k[K_SKB_CT_LOOKUP].load);
 	/* The release is proven by either program: the verifier insists on it. */
-	k[K_CT_RELEASE].load = k[K_XDP_CT_LOOKUP].load.ok ? k[K_XDP_CT_LOOKUP].load : k[K_SKB_CT_LOOKUP].load;
+	k[K_CT_RELEASE].load =
+	    k[K_XDP_CT_LOOKUP].load.ok ? k[K_XDP_CT_LOOKUP].load : k[K_SKB_CT_LOOKUP].load;
 	snprintf(k[K_CT_RELEASE].load.tried, sizeof(k[K_CT_RELEASE].load.tried),
-		 "released the lookup's reference in the bpf_xdp_ct_lookup / bpf_skb_ct_lookup programs");
+		 "released the lookup's reference in the bpf_xdp_ct_lookup / bpf_skb_ct_lookup "
+		 "programs");
 }
 
 /* ---- system ------------------------------------------------------------------------------ */
@@ -1289,12 +1478,15 @@ static void probe_btf(struct probe *p)
 	check_init(c);
 	check_tried(c, "open /sys/kernel/btf/vmlinux and parse it (btf__load_vmlinux_btf)");
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		check_fail(c, ST_SETUP, -errno, "kernel built without CONFIG_DEBUG_INFO_BTF: CO-RE, tp_btf and kfuncs need it");
+		check_fail(c, ST_SETUP, -errno,
+			   "kernel built without CONFIG_DEBUG_INFO_BTF: CO-RE, tp_btf and kfuncs "
+			   "need it");
 		return;
 	}
 	p->vmlinux = btf__load_vmlinux_btf();
 	if (!p->vmlinux) {
-		check_fail(c, ST_RUN, -errno, "vmlinux BTF present but libbpf cannot parse it (libbpf too old?)");
+		check_fail(c, ST_RUN, -errno,
+			   "vmlinux BTF present but libbpf cannot parse it (libbpf too old?)");
 		return;
 	}
 	p->sys.btf_types = (int)btf__type_cnt(p->vmlinux);
@@ -1303,12 +1495,15 @@ static void probe_btf(struct probe *p)
 
 static void probe_knobs(struct probe *p)
 {
-	static const struct { const char *key, *path; } paths[] = {
+	static const struct {
+		const char *key, *path;
+	} paths[] = {
 		{ "net.core.bpf_jit_enable", "/proc/sys/net/core/bpf_jit_enable" },
 		{ "net.core.bpf_jit_harden", "/proc/sys/net/core/bpf_jit_harden" },
 		{ "net.core.bpf_jit_kallsyms", "/proc/sys/net/core/bpf_jit_kallsyms" },
 		{ "kernel.bpf_stats_enabled", "/proc/sys/kernel/bpf_stats_enabled" },
-		{ "kernel.unprivileged_bpf_disabled", "/proc/sys/kernel/unprivileged_bpf_disabled" },
+		{ "kernel.unprivileged_bpf_disabled",
+		  "/proc/sys/kernel/unprivileged_bpf_disabled" },
 	};
 	_Static_assert(ARRAY_SIZE(paths) == ARRAY_SIZE(p->sys.knobs), "one knob per path");
 
@@ -1352,7 +1547,8 @@ static int secfs_child(void *arg, void *result, size_t len)
 {
 	struct secfs_result *r = result;
 
-	if (mount("securityfs", "/sys/kernel/security", "securityfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+	if (mount("securityfs", "/sys/kernel/security", "securityfs",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
 		r->mount_err = r->lsm_err = r->lockdown_err = -errno;
 		return 0;
 	}
@@ -1375,8 +1571,9 @@ static void probe_securityfs(struct probe *p)
 	if (err)
 		r->mount_err = r->lsm_err = r->lockdown_err = err;
 	else if (!r->mount_err)
-		add_note(p, "securityfs is not mounted: LSM list and lockdown read through a private mount "
-			 "in a child mount namespace");
+		add_note(p, "securityfs is not mounted: LSM list and lockdown read through a "
+			    "private mount "
+			    "in a child mount namespace");
 }
 
 static void pin_test(const char *dir, struct check *c)
@@ -1414,7 +1611,8 @@ static int bpffs_child(void *arg, void *result, size_t len)
 
 	check_init(c);
 	if (mount("bpf", BPFFS_DEFAULT, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700")) {
-		check_fail(c, ST_SETUP, -errno, "cannot mount bpffs (CONFIG_BPF_SYSCALL off, or no CAP_SYS_ADMIN)");
+		check_fail(c, ST_SETUP, -errno,
+			   "cannot mount bpffs (CONFIG_BPF_SYSCALL off, or no CAP_SYS_ADMIN)");
 		return 0;
 	}
 	pin_test(BPFFS_DEFAULT, c);
@@ -1431,21 +1629,23 @@ static void probe_bpffs(struct probe *p)
 	check_init(c);
 	s->sys_fs_bpf = mount_is(BPFFS_DEFAULT, "bpf");
 	if (mount_find("bpf", s->bpffs_at, sizeof(s->bpffs_at)) == 0) {
-		check_tried(c, "pin an array map under %s (bpf_obj_pin, bpf_obj_get, unlink)", s->bpffs_at);
+		check_tried(c, "pin an array map under %s (bpf_obj_pin, bpf_obj_get, unlink)",
+			    s->bpffs_at);
 		pin_test(s->bpffs_at, c);
 		return;
 	}
 	s->bpffs_at[0] = '\0';
-	check_tried(c, "mount bpffs on %s in a child mount namespace, pin an array map, bpf_obj_get",
-		    BPFFS_DEFAULT);
 	err = ns_child_run(CLONE_NEWNS, bpffs_child, NULL, c, sizeof(*c), CHILD_TIMEOUT_MS);
 	if (err)
 		check_fail(c, ST_SETUP, err, "cannot create a mount namespace");
-	check_tried(c, "mount bpffs on %s in a child mount namespace, pin an array map, bpf_obj_get",
+	check_tried(c,
+		    "mount bpffs on %s in a child mount namespace, pin an array map, bpf_obj_get",
 		    BPFFS_DEFAULT);
 	if (c->ok)
-		add_note(p, "bpffs is not mounted: the agent mounts it at %s (mount -t bpf bpf %s); "
-			 "mounting and pinning were tried in a private mount namespace", BPFFS_DEFAULT, BPFFS_DEFAULT);
+		add_note(p,
+			 "bpffs is not mounted: the agent mounts it at %s (mount -t bpf bpf %s); "
+			 "mounting and pinning were tried in a private mount namespace",
+			 BPFFS_DEFAULT, BPFFS_DEFAULT);
 }
 
 /* Hybrid layout: cgroup v1 hierarchies next to the v2 mount. Controllers bound to v1 come
@@ -1470,13 +1670,16 @@ static void probe_cgroup_layout(struct probe *p)
 			continue;
 		s->hybrid = true;
 		if (s->v1_controllers[0])
-			strncat(s->v1_controllers, ",", sizeof(s->v1_controllers) - strlen(s->v1_controllers) - 1);
-		strncat(s->v1_controllers, name, sizeof(s->v1_controllers) - strlen(s->v1_controllers) - 1);
+			strncat(s->v1_controllers, ",",
+				sizeof(s->v1_controllers) - strlen(s->v1_controllers) - 1);
+		strncat(s->v1_controllers, name,
+			sizeof(s->v1_controllers) - strlen(s->v1_controllers) - 1);
 	}
 	fclose(f);
 	if (strstr(s->v1_controllers, "net_cls") || strstr(s->v1_controllers, "net_prio"))
-		add_note(p, "cgroup v1 net_cls/net_prio are mounted: once configured, the kernel stops "
-			 "attributing sockets to cgroup v2 and cgroup BPF hooks go blind");
+		add_note(p, "cgroup v1 net_cls/net_prio are mounted: once configured, the kernel "
+			    "stops "
+			    "attributing sockets to cgroup v2 and cgroup BPF hooks go blind");
 }
 
 static void probe_caps(struct probe *p)
@@ -1512,7 +1715,8 @@ static int memcg_child(void *arg, void *result, size_t len)
 	}
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NAME_PREFIX "memlock", 4, 8, 1, NULL);
 	if (fd < 0) {
-		check_fail(c, ST_CREATE, fd, "BPF memory is charged to RLIMIT_MEMLOCK (kernel before 5.11): "
+		check_fail(c, ST_CREATE, fd,
+			   "BPF memory is charged to RLIMIT_MEMLOCK (kernel before 5.11): "
 			   "the agent raises it (LimitMEMLOCK=infinity)");
 		return 0;
 	}
@@ -1538,7 +1742,8 @@ static void probe_memlock(struct probe *p)
 
 static void probe_test_run(struct probe *p)
 {
-	const struct prog_spec spec = { .type = BPF_PROG_TYPE_XDP, .name = NAME_PREFIX "test_run",
+	const struct prog_spec spec = { .type = BPF_PROG_TYPE_XDP,
+					.name = NAME_PREFIX "test_run",
 					.verdict = XDP_PASS };
 	struct check *c = &p->sys.test_run;
 	unsigned char pkt[64] = { 0 };
@@ -1546,7 +1751,8 @@ static void probe_test_run(struct probe *p)
 	int fd, err;
 
 	check_init(c);
-	check_tried(c, "bpf_prog_load(XDP returning XDP_PASS) + BPF_PROG_TEST_RUN on a 64-byte frame");
+	check_tried(c, "bpf_prog_load(XDP returning XDP_PASS) + BPF_PROG_TEST_RUN on a 64-byte "
+		       "frame");
 	fd = load_prog(&spec, c, &p->loaded);
 	if (fd < 0)
 		return;
@@ -1643,17 +1849,22 @@ static void cap_agent(const struct probe *p, struct capability *cap)
 	char missing[256];
 
 	if (!s->btf.ok)
-		return cap_set(cap, STATE_UNAVAILABLE, "no usable vmlinux BTF: %s", err_text(s->btf.err));
+		return cap_set(cap, STATE_UNAVAILABLE, "no usable vmlinux BTF: %s",
+			       err_text(s->btf.err));
 	if (!maps_ok(p, maps, ARRAY_SIZE(maps), missing, sizeof(missing)))
 		return cap_set(cap, STATE_UNAVAILABLE, "cannot create maps: %s", missing);
 	if (!s->test_run.ok && s->test_run.stage == ST_LOAD)
-		return cap_set(cap, STATE_UNAVAILABLE, "cannot load a program: %s", err_text(s->test_run.err));
+		return cap_set(cap, STATE_UNAVAILABLE, "cannot load a program: %s",
+			       err_text(s->test_run.err));
 	if (!s->pinning.ok)
-		return cap_set(cap, STATE_UNAVAILABLE, "cannot pin in bpffs (%s): %s", stage_names[s->pinning.stage],
-			       err_text(s->pinning.err));
+		return cap_set(cap, STATE_UNAVAILABLE, "cannot pin in bpffs (%s): %s",
+			       stage_names[s->pinning.stage], err_text(s->pinning.err));
 	if (s->bpffs_at[0])
-		return cap_set(cap, STATE_READY, "BTF, maps, program load and pinning ok; bpffs at %s", s->bpffs_at);
-	cap_set(cap, STATE_READY, "BTF, maps, program load and pinning ok; bpffs not mounted: the agent mounts it at %s",
+		return cap_set(cap, STATE_READY,
+			       "BTF, maps, program load and pinning ok; bpffs at %s", s->bpffs_at);
+	cap_set(cap, STATE_READY,
+		"BTF, maps, program load and pinning ok; bpffs not mounted: the agent mounts it at "
+		"%s",
 		BPFFS_DEFAULT);
 }
 
@@ -1672,17 +1883,25 @@ static void cap_guard(const struct probe *p, struct capability *cap)
 	if (!maps_ok(p, maps, ARRAY_SIZE(maps), missing, sizeof(missing)))
 		return cap_set(cap, STATE_UNAVAILABLE, "missing map types: %s", missing);
 	if (mode == XDP_ATTACH_NATIVE && !drv->ok)
-		return cap_set(cap, STATE_UNAVAILABLE, "guard.xdp_mode is native, but native XDP failed on veth: %s",
+		return cap_set(cap, STATE_UNAVAILABLE,
+			       "guard.xdp_mode is native, but native XDP failed on veth: %s",
 			       err_text(drv->err));
 	if (mode == XDP_ATTACH_GENERIC)
-		return skb->ok ? cap_set(cap, STATE_READY, "generic XDP as configured (slower, runs after skb allocation)")
-			       : cap_set(cap, STATE_UNAVAILABLE, "generic XDP failed: %s", err_text(skb->err));
+		return skb->ok ? cap_set(cap, STATE_READY,
+					 "generic XDP as configured (slower, runs after skb "
+					 "allocation)")
+			       : cap_set(cap, STATE_UNAVAILABLE, "generic XDP failed: %s",
+					 err_text(skb->err));
 	if (drv->ok)
-		return cap_set(cap, STATE_READY, "native XDP (proven on veth; each interface's driver decides at attach)");
+		return cap_set(cap, STATE_READY,
+			       "native XDP (proven on veth; each interface's driver decides at "
+			       "attach)");
 	if (skb->ok)
-		return cap_set(cap, STATE_DEGRADED, "generic XDP: slower, runs after skb allocation (native failed: %s)",
+		return cap_set(cap, STATE_DEGRADED,
+			       "generic XDP: slower, runs after skb allocation (native failed: %s)",
 			       err_text(drv->err));
-	cap_set(cap, STATE_UNAVAILABLE, "no XDP: native %s, generic %s", err_text(drv->err), err_text(skb->err));
+	cap_set(cap, STATE_UNAVAILABLE, "no XDP: native %s, generic %s", err_text(drv->err),
+		err_text(skb->err));
 }
 
 static void cap_syncookies(const struct probe *p, struct capability *cap)
@@ -1703,7 +1922,8 @@ static void cap_syncookies(const struct probe *p, struct capability *cap)
 		return cap_set(cap, STATE_READY, "XDP SYN cookie helpers for IPv4 and IPv6");
 	if (ok4)
 		return cap_set(cap, STATE_DEGRADED, "IPv4 only: missing %s", m6);
-	cap_set(cap, STATE_UNAVAILABLE, "missing helpers: %s%s%s", m4, ok6 ? "" : ", ", ok6 ? "" : m6);
+	cap_set(cap, STATE_UNAVAILABLE, "missing helpers: %s%s%s", m4, ok6 ? "" : ", ",
+		ok6 ? "" : m6);
 }
 
 static void cap_policy(const struct probe *p, struct capability *cap)
@@ -1728,10 +1948,14 @@ static void cap_egress(const struct probe *p, struct capability *cap)
 	if (!progs_ok(p, need, ARRAY_SIZE(need), missing, sizeof(missing)))
 		return cap_set(cap, STATE_UNAVAILABLE, "missing hooks: %s", missing);
 	if (!p->prog[P_CG_SENDMSG6].ok)
-		return cap_set(cap, STATE_DEGRADED, "no cgroup sendmsg6: IPv6 UDP without connect() goes unchecked");
+		return cap_set(cap, STATE_DEGRADED,
+			       "no cgroup sendmsg6: IPv6 UDP without connect() goes unchecked");
 	if (lsm->ok)
-		return cap_set(cap, STATE_READY, "cgroup connect4/6 and sendmsg4/6; BPF LSM available as a richer hook");
-	cap_set(cap, STATE_READY, "cgroup connect4/6 and sendmsg4/6; the richer hook (BPF LSM) is unavailable: %s",
+		return cap_set(cap, STATE_READY,
+			       "cgroup connect4/6 and sendmsg4/6; BPF LSM available as a richer "
+			       "hook");
+	cap_set(cap, STATE_READY,
+		"cgroup connect4/6 and sendmsg4/6; the richer hook (BPF LSM) is unavailable: %s",
 		err_text(lsm->err));
 }
 
@@ -1758,13 +1982,17 @@ static void cap_visibility(const struct probe *p, struct capability *cap)
 	char missing[512];
 
 	if (tps_missing(p, tps, ARRAY_SIZE(tps), missing, sizeof(missing)))
-		return cap_set(cap, STATE_UNAVAILABLE, "tracepoints missing or not attachable: %s", missing);
+		return cap_set(cap, STATE_UNAVAILABLE, "tracepoints missing or not attachable: %s",
+			       missing);
 	if (!progs_ok(p, skb, ARRAY_SIZE(skb), missing, sizeof(missing)))
 		return cap_set(cap, STATE_DEGRADED, "no flow byte/packet counters: %s", missing);
 	if (!p->prog[P_TP_BTF].ok)
-		return cap_set(cap, STATE_DEGRADED, "tp_btf unavailable (%s): falls back to %s, fewer fields",
-			       err_text(p->prog[P_TP_BTF].err), p->prog[P_RAW_TP].ok ? "raw_tp" : "tracepoint");
-	cap_set(cap, STATE_READY, "tracepoints exec/fork/exit/inet_sock_set_state, tp_btf, cgroup_skb");
+		return cap_set(cap, STATE_DEGRADED,
+			       "tp_btf unavailable (%s): falls back to %s, fewer fields",
+			       err_text(p->prog[P_TP_BTF].err),
+			       p->prog[P_RAW_TP].ok ? "raw_tp" : "tracepoint");
+	cap_set(cap, STATE_READY,
+		"tracepoints exec/fork/exit/inet_sock_set_state, tp_btf, cgroup_skb");
 }
 
 static void cap_monitors(const struct probe *p, struct capability *cap)
@@ -1777,9 +2005,11 @@ static void cap_monitors(const struct probe *p, struct capability *cap)
 	if (n == (int)ARRAY_SIZE(tps))
 		return cap_set(cap, STATE_UNAVAILABLE, "no tracepoint attachable: %s", missing);
 	if (n)
-		return cap_set(cap, STATE_DEGRADED, "tracepoints missing, those monitors are off: %s", missing);
+		return cap_set(cap, STATE_DEGRADED,
+			       "tracepoints missing, those monitors are off: %s", missing);
 	if (!p->prog[P_TP_BTF].ok)
-		return cap_set(cap, STATE_DEGRADED, "tp_btf unavailable (%s): falls back to tracepoints, fewer fields",
+		return cap_set(cap, STATE_DEGRADED,
+			       "tp_btf unavailable (%s): falls back to tracepoints, fewer fields",
 			       err_text(p->prog[P_TP_BTF].err));
 	cap_set(cap, STATE_READY, "tracepoints sched, block, kmem and tp_btf");
 }
@@ -1789,14 +2019,19 @@ static void cap_conntrack(const struct probe *p, struct capability *cap)
 	const struct kfunc_result *x = &p->kfunc[K_XDP_CT_LOOKUP], *s = &p->kfunc[K_SKB_CT_LOOKUP];
 
 	if (!x->load.ok && !s->load.ok)
-		return cap_set(cap, STATE_UNAVAILABLE, "conntrack kfuncs: %s (%s)", err_text(x->load.err), x->load.cause);
+		return cap_set(cap, STATE_UNAVAILABLE, "conntrack kfuncs: %s (%s)",
+			       err_text(x->load.err), x->load.cause);
 	if (!x->load.ok)
-		return cap_set(cap, STATE_DEGRADED, "TC only: bpf_xdp_ct_lookup failed: %s", err_text(x->load.err));
+		return cap_set(cap, STATE_DEGRADED, "TC only: bpf_xdp_ct_lookup failed: %s",
+			       err_text(x->load.err));
 	if (x->load.note[0])
-		return cap_set(cap, STATE_READY, "bpf_xdp_ct_lookup, bpf_ct_release: %s", x->load.note);
+		return cap_set(cap, STATE_READY, "bpf_xdp_ct_lookup, bpf_ct_release: %s",
+			       x->load.note);
 	if (!s->load.ok)
-		return cap_set(cap, STATE_DEGRADED, "XDP only: bpf_skb_ct_lookup failed: %s", err_text(s->load.err));
-	cap_set(cap, STATE_READY, "bpf_xdp_ct_lookup, bpf_skb_ct_lookup, bpf_ct_release load-tested (vmlinux BTF)");
+		return cap_set(cap, STATE_DEGRADED, "XDP only: bpf_skb_ct_lookup failed: %s",
+			       err_text(s->load.err));
+	cap_set(cap, STATE_READY,
+		"bpf_xdp_ct_lookup, bpf_skb_ct_lookup, bpf_ct_release load-tested (vmlinux BTF)");
 }
 
 static const struct {
@@ -1943,7 +2178,8 @@ static json_t *security_json(const struct sys_result *s)
 	jset(o, "read_via_private_mount", json_boolean(!s->secfs_at[0] && !s->sec.mount_err));
 	jset(o, "lsm", s->sec.lsm_err ? json_null() : json_string(s->sec.lsm));
 	jset(o, "lsm_error", err_json(s->sec.lsm_err));
-	jset(o, "bpf_lsm_active", s->sec.lsm_err ? json_null() : json_boolean(strstr(s->sec.lsm, "bpf") != NULL));
+	jset(o, "bpf_lsm_active",
+	     s->sec.lsm_err ? json_null() : json_boolean(strstr(s->sec.lsm, "bpf") != NULL));
 	jset(o, "lockdown", s->sec.lockdown_err ? json_null() : json_string(s->sec.lockdown));
 	jset(o, "lockdown_error", err_json(s->sec.lockdown_err));
 	return o;
@@ -1951,7 +2187,8 @@ static json_t *security_json(const struct sys_result *s)
 
 static json_t *mounts_json(const struct sys_result *s)
 {
-	json_t *o = json_object(), *bpffs = json_object(), *tfs = json_object(), *cg = json_object();
+	json_t *o = json_object(), *bpffs = json_object(), *tfs = json_object(),
+	       *cg = json_object();
 
 	if (!o || !bpffs || !tfs || !cg) {
 		json_decref(o);
@@ -1986,7 +2223,8 @@ static json_t *rlim_json(rlim_t v)
 static json_t *system_json(const struct probe *p)
 {
 	const struct sys_result *s = &p->sys;
-	json_t *o = json_object(), *knobs = json_object(), *caps = json_object(), *ml = json_object();
+	json_t *o = json_object(), *knobs = json_object(), *caps = json_object(),
+	       *ml = json_object();
 
 	if (!o || !knobs || !caps || !ml) {
 		json_decref(o);
@@ -1998,12 +2236,14 @@ static json_t *system_json(const struct probe *p)
 	jset(o, "btf", check_json(&s->btf));
 	jset(o, "btf_types", s->btf.ok ? json_integer(s->btf_types) : json_null());
 	for (size_t i = 0; i < ARRAY_SIZE(s->knobs); i++)
-		jset(knobs, s->knobs[i].key, s->knobs[i].err ? json_null() : json_integer(s->knobs[i].val));
+		jset(knobs, s->knobs[i].key,
+		     s->knobs[i].err ? json_null() : json_integer(s->knobs[i].val));
 	jset(o, "sysctl", knobs);
 	jset(o, "security", security_json(s));
 	jset(o, "mounts", mounts_json(s));
 	for (size_t i = 0; i < ARRAY_SIZE(cap_table); i++)
-		jset(caps, cap_table[i].name, s->caps[i] < 0 ? json_null() : json_boolean(s->caps[i]));
+		jset(caps, cap_table[i].name,
+		     s->caps[i] < 0 ? json_null() : json_boolean(s->caps[i]));
 	jset(o, "process_capabilities", caps);
 	jset(ml, "soft_bytes", s->memlock_err ? json_null() : rlim_json(s->memlock.rlim_cur));
 	jset(ml, "hard_bytes", s->memlock_err ? json_null() : rlim_json(s->memlock.rlim_max));
@@ -2042,8 +2282,9 @@ static json_t *capabilities_json(const struct probe *p, int *exit_code, char *wh
 		cap_derivers[i].derive(p, &cap);
 		if (cap.enabled && cap.state == STATE_UNAVAILABLE) {
 			*exit_code = 1;
-			snprintf(why + strlen(why), len - strlen(why), "%s%s is enabled but unavailable: %s",
-				 why[0] ? "; " : "", cap.name, cap.detail);
+			snprintf(why + strlen(why), len - strlen(why),
+				 "%s%s is enabled but unavailable: %s", why[0] ? "; " : "",
+				 cap.name, cap.detail);
 		}
 		if (!o)
 			continue;
@@ -2097,8 +2338,9 @@ static void probe_init(struct probe *p, const struct aegis_config *cfg)
  * Closing a raw_tp or tracing link frees its program only after an RCU grace period; wait for
  * that (bounded) so that "nothing left behind" holds when probe_run() returns.
  */
-static void wait_progs_freed(struct probe *p, int timeout_ms)
+static void wait_progs_freed(struct probe *p)
 {
+	const int timeout_ms = 1000;
 	struct timespec ts = { 0, 5 * 1000 * 1000 };
 	int alive = 0;
 
@@ -2116,8 +2358,19 @@ static void wait_progs_freed(struct probe *p, int timeout_ms)
 			return;
 		nanosleep(&ts, NULL);
 	}
-	add_note(p, "%d probe program(s) not yet freed by the kernel after %d ms (RCU grace period)", alive,
-		 timeout_ms);
+	add_note(p,
+		 "%d probe program(s) not yet freed by the kernel after %d ms (RCU grace period)",
+		 alive, timeout_ms);
+}
+
+/* Each phase's time at debug level: the probe must stay well under 2 s on a loaded machine. */
+static void run_phase(struct probe *p, const char *name, void (*fn)(struct probe *p))
+{
+	uint64_t t = now_monotonic_ns();
+
+	fn(p);
+	pr_debug("probe: %s: %llu ms", name,
+		 (unsigned long long)((now_monotonic_ns() - t) / NSEC_PER_MSEC));
 }
 
 json_t *probe_run(const struct aegis_config *cfg, int *exit_code)
@@ -2135,14 +2388,16 @@ json_t *probe_run(const struct aegis_config *cfg, int *exit_code)
 		goto out;
 	/* Children must not inherit unflushed output and print it twice. */
 	fflush(NULL);
-	probe_system(p);
-	probe_netns(p);
-	probe_cgroups(p);
-	probe_tracing(p);
-	probe_maps(p);
-	probe_helpers(p);
-	probe_kfuncs(p);
-	wait_progs_freed(p, 1000);
+	run_phase(p, "netns start", probe_netns_start);
+	run_phase(p, "system", probe_system);
+	run_phase(p, "cgroups", probe_cgroups);
+	run_phase(p, "tracing", probe_tracing);
+	run_phase(p, "maps", probe_maps);
+	run_phase(p, "helpers", probe_helpers);
+	run_phase(p, "kfuncs", probe_kfuncs);
+	run_phase(p, "netns finish", probe_netns_finish);
+	run_phase(p, "perf close", join_closer);
+	run_phase(p, "programs freed", wait_progs_freed);
 	report = report_json(p, now_monotonic_ns() - t0, exit_code);
 out:
 	json_decref(p->notes);
@@ -2163,7 +2418,7 @@ const char *probe_capability_state(const json_t *report, const char *name)
 	json_t *caps = json_object_get(report, "capabilities"), *c;
 	size_t i;
 
-	json_array_foreach(caps, i, c) {
+	json_array_foreach (caps, i, c) {
 		if (streq(json_string_value(json_object_get(c, "name")), name))
 			return json_string_value(json_object_get(c, "state"));
 	}
@@ -2172,7 +2427,7 @@ const char *probe_capability_state(const json_t *report, const char *name)
 
 /* ---- human output ------------------------------------------------------------------------- */
 
-#define COL 26
+#define COL 34 /* fits the longest labels: kernel.unprivileged_bpf_disabled, helper names */
 
 static const char *jstr(const json_t *o, const char *key)
 {
@@ -2190,15 +2445,16 @@ static void print_check(FILE *out, const char *name, const json_t *c)
 	} else {
 		const char *cause = jstr(c, "cause");
 
-		fprintf(out, "  %-*s FAIL at %s: %s%s%s%s\n", COL, name, jstr(c, "stage"), jstr(c, "error"),
-			cause[0] ? " (" : "", cause, cause[0] ? ")" : "");
+		fprintf(out, "  %-*s FAIL at %s: %s%s%s%s\n", COL, name, jstr(c, "stage"),
+			jstr(c, "error"), cause[0] ? " (" : "", cause, cause[0] ? ")" : "");
 	}
 	if (note[0])
 		fprintf(out, "  %-*s   %s\n", COL, "", note);
 	if (log[0] && !json_is_true(json_object_get(c, "ok"))) {
 		_cleanup_free_ char *copy = strdup(log);
 
-		for (char *save = NULL, *l = copy ? strtok_r(copy, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+		for (char *save = NULL, *l = copy ? strtok_r(copy, "\n", &save) : NULL; l;
+		     l = strtok_r(NULL, "\n", &save))
 			fprintf(out, "  %-*s   | %s\n", COL, "", l);
 	}
 }
@@ -2209,11 +2465,12 @@ static void print_section(FILE *out, const char *title, const json_t *obj)
 	json_t *c;
 
 	fprintf(out, "\n%s\n", title);
-	json_object_foreach((json_t *)obj, key, c)
+	json_object_foreach ((json_t *)obj, key, c)
 		print_check(out, key, c);
 }
 
-static void print_value(FILE *out, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void print_value(FILE *out, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void print_value(FILE *out, const char *name, const char *fmt, ...)
 {
 	va_list ap;
@@ -2225,14 +2482,34 @@ static void print_value(FILE *out, const char *name, const char *fmt, ...)
 	fputc('\n', out);
 }
 
+/* What the numbers mean, so the report reads at a glance. */
+static const char *knob_meaning(const char *key, long long v)
+{
+	if (streq(key, "net.core.bpf_jit_enable"))
+		return v == 0 ? "interpreter only" : v == 1 ? "JIT on" : "JIT on, debug output";
+	if (streq(key, "net.core.bpf_jit_harden"))
+		return v == 0 ? "off" : v == 1 ? "for unprivileged users" : "for everyone";
+	if (streq(key, "kernel.bpf_stats_enabled"))
+		return v ? "run-time statistics on" : "run-time statistics off";
+	if (streq(key, "kernel.unprivileged_bpf_disabled"))
+		return v == 0	? "unprivileged bpf() allowed"
+		       : v == 1 ? "unprivileged bpf() off, for good"
+				: "unprivileged bpf() off, an admin may re-enable";
+	return "";
+}
+
 static void print_sysctls(FILE *out, const json_t *knobs)
 {
 	const char *key;
 	json_t *v;
 
-	json_object_foreach((json_t *)knobs, key, v) {
+	json_object_foreach ((json_t *)knobs, key, v) {
+		long long n = json_integer_value(v);
+		const char *m = knob_meaning(key, n);
+
 		if (json_is_integer(v))
-			print_value(out, key, "%lld", (long long)json_integer_value(v));
+			print_value(out, key, "%lld%s%s%s", n, m[0] ? " (" : "", m,
+				    m[0] ? ")" : "");
 		else
 			print_value(out, key, "unreadable");
 	}
@@ -2240,12 +2517,15 @@ static void print_sysctls(FILE *out, const json_t *knobs)
 
 static void print_security(FILE *out, const json_t *sec)
 {
-	const char *via = json_is_true(json_object_get(sec, "read_via_private_mount")) ?
-			  " (securityfs not mounted: read through a private mount)" : "";
+	const char *via = json_is_true(json_object_get(sec, "read_via_private_mount"))
+			      ? " (securityfs not mounted: read through a private mount)"
+			      : "";
 
 	if (json_is_string(json_object_get(sec, "lsm")))
 		print_value(out, "active LSMs", "%s (bpf %s)%s", jstr(sec, "lsm"),
-			    json_is_true(json_object_get(sec, "bpf_lsm_active")) ? "active" : "not active", via);
+			    json_is_true(json_object_get(sec, "bpf_lsm_active")) ? "active"
+										 : "not active",
+			    via);
 	else
 		print_value(out, "active LSMs", "unknown: %s", jstr(sec, "lsm_error"));
 	if (json_is_string(json_object_get(sec, "lockdown")))
@@ -2259,21 +2539,28 @@ static void print_mounts(FILE *out, const json_t *m)
 	const json_t *b = json_object_get(m, "bpffs"), *t = json_object_get(m, "tracefs"),
 		     *cg = json_object_get(m, "cgroup2");
 
-	print_value(out, "bpffs", "%s%s", json_is_string(json_object_get(b, "mounted_at")) ? "mounted at " : "not mounted",
+	print_value(out, "bpffs", "%s%s",
+		    json_is_string(json_object_get(b, "mounted_at")) ? "mounted at "
+								     : "not mounted",
 		    jstr(b, "mounted_at"));
 	print_check(out, "bpffs pinning", json_object_get(b, "pinning"));
 	if (json_is_true(json_object_get(t, "mounted_by_probe")))
-		print_value(out, "tracefs", "not mounted: mounted by the probe at %s, %s", jstr(t, "mounted_at"),
-			    json_is_true(json_object_get(t, "unmounted_by_probe")) ? "unmounted afterwards" : "STILL MOUNTED");
+		print_value(out, "tracefs", "not mounted: mounted by the probe at %s, %s",
+			    jstr(t, "mounted_at"),
+			    json_is_true(json_object_get(t, "unmounted_by_probe")) ? "unmounted "
+										     "afterwards"
+										   : "STILL "
+										     "MOUNTED");
 	else if (json_is_string(json_object_get(t, "mounted_at")))
 		print_value(out, "tracefs", "mounted at %s", jstr(t, "mounted_at"));
 	else
 		print_value(out, "tracefs", "unavailable: %s", jstr(t, "error"));
 	if (json_is_string(json_object_get(cg, "mounted_at")))
-		print_value(out, "cgroup2", "%s%s%s%s", jstr(cg, "mounted_at"),
-			    json_is_true(json_object_get(cg, "hybrid")) ? " (hybrid: v1 controllers " : "",
-			    json_is_true(json_object_get(cg, "hybrid")) ? jstr(cg, "v1_controllers") : "",
-			    json_is_true(json_object_get(cg, "hybrid")) ? ")" : "");
+		print_value(
+		    out, "cgroup2", "%s%s%s%s", jstr(cg, "mounted_at"),
+		    json_is_true(json_object_get(cg, "hybrid")) ? " (hybrid: v1 controllers " : "",
+		    json_is_true(json_object_get(cg, "hybrid")) ? jstr(cg, "v1_controllers") : "",
+		    json_is_true(json_object_get(cg, "hybrid")) ? ")" : "");
 	else
 		print_value(out, "cgroup2", "not mounted: %s", jstr(cg, "error"));
 }
@@ -2306,9 +2593,9 @@ static void print_system(FILE *out, const json_t *sys)
 	print_sysctls(out, json_object_get(sys, "sysctl"));
 	print_security(out, json_object_get(sys, "security"));
 	print_mounts(out, json_object_get(sys, "mounts"));
-	json_object_foreach((json_t *)caps, key, v)
-		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s%s", line[0] ? " " : "",
-			 json_is_true(v) ? "" : "-", key);
+	json_object_foreach ((json_t *)caps, key, v)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s%s",
+			 line[0] ? " " : "", json_is_true(v) ? "" : "-", key);
 	print_value(out, "capabilities (effective)", "%s", line);
 	print_memlock(out, json_object_get(sys, "memlock"));
 	print_check(out, "prog_test_run", json_object_get(sys, "prog_test_run"));
@@ -2321,10 +2608,11 @@ static void print_helpers(FILE *out, const json_t *helpers)
 	json_t *g, *c;
 	char label[128];
 
-	fprintf(out, "\nHelpers\n");
-	json_object_foreach((json_t *)helpers, group, g) {
-		json_object_foreach(g, name, c) {
-			snprintf(label, sizeof(label), "%s: %s", group, name);
+	fprintf(out, "\nHelpers (by program type)\n");
+	json_object_foreach ((json_t *)helpers, group, g) {
+		fprintf(out, "  %s\n", group);
+		json_object_foreach (g, name, c) {
+			snprintf(label, sizeof(label), "  %s", name);
 			print_check(out, label, c);
 		}
 	}
@@ -2336,12 +2624,13 @@ static void print_kfuncs(FILE *out, const json_t *kfuncs)
 	json_t *k;
 
 	fprintf(out, "\nKfuncs\n");
-	json_object_foreach((json_t *)kfuncs, name, k) {
+	json_object_foreach ((json_t *)kfuncs, name, k) {
 		print_check(out, name, k);
 		if (json_is_true(json_object_get(k, "in_btf")))
 			fprintf(out, "  %-*s   %s BTF id %lld%s\n", COL, "", jstr(k, "btf"),
 				(long long)json_integer_value(json_object_get(k, "btf_id")),
-				json_is_true(json_object_get(k, "load_tested")) ? ", load-tested" : "");
+				json_is_true(json_object_get(k, "load_tested")) ? ", load-tested"
+										: "");
 	}
 }
 
@@ -2351,9 +2640,10 @@ void probe_print_capabilities(FILE *out, const json_t *caps)
 	json_t *c;
 
 	fprintf(out, "  %-16s %-8s %-12s %s\n", "CAPABILITY", "ENABLED", "STATE", "DETAIL");
-	json_array_foreach(caps, i, c)
+	json_array_foreach (caps, i, c)
 		fprintf(out, "  %-16s %-8s %-12s %s\n", jstr(c, "name"),
-			json_is_true(json_object_get(c, "enabled")) ? "yes" : "no", jstr(c, "state"), jstr(c, "detail"));
+			json_is_true(json_object_get(c, "enabled")) ? "yes" : "no",
+			jstr(c, "state"), jstr(c, "detail"));
 }
 
 void probe_print(FILE *out, const json_t *r)
@@ -2365,14 +2655,15 @@ void probe_print(FILE *out, const json_t *r)
 	fprintf(out, "aegis probe: Linux %s %s, %lld ms\n", jstr(k, "release"), jstr(k, "machine"),
 		(long long)json_integer_value(json_object_get(r, "duration_ms")));
 	print_system(out, json_object_get(r, "system"));
-	print_section(out, "Program types (load + attach + detach)", json_object_get(r, "programs"));
+	print_section(out, "Program types (load + attach + detach)",
+		      json_object_get(r, "programs"));
 	print_section(out, "Tracepoints (attach)", json_object_get(r, "tracepoints"));
 	print_section(out, "Map types", json_object_get(r, "maps"));
 	print_helpers(out, json_object_get(r, "helpers"));
 	print_kfuncs(out, json_object_get(r, "kfuncs"));
 	if (json_array_size(notes)) {
 		fprintf(out, "\nNotes\n");
-		json_array_foreach(notes, i, n)
+		json_array_foreach (notes, i, n)
 			fprintf(out, "  - %s\n", json_string_value(n));
 	}
 	fprintf(out, "\nCapabilities\n");
@@ -2381,9 +2672,10 @@ void probe_print(FILE *out, const json_t *r)
 		fprintf(out, "\nNot ready: %s\n", jstr(r, "exit_reason"));
 }
 
-static int probe_usage(const char *why)
+static int probe_usage(const char *why, const char *arg)
 {
-	fprintf(stderr, "aegis probe: %s\nusage: aegis probe [--json] [--config FILE]\n", why);
+	fprintf(stderr, "aegis probe: %s '%s'\nusage: aegis probe [--json] [--config FILE]\n", why,
+		arg);
 	return EXIT_USAGE;
 }
 
@@ -2404,13 +2696,16 @@ int cmd_probe(int argc, char **argv)
 		else if (!strncmp(argv[i], "--config=", 9) && argv[i][9])
 			path = argv[i] + 9;
 		else
-			return probe_usage(streq(argv[i], "--config") ? "--config needs a FILE" : "unknown argument");
+			return probe_usage(streq(argv[i], "--config") ? "missing FILE after"
+								      : "unknown argument",
+					   argv[i]);
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	err = config_load(path, &cfg, &d);
 	if (err) {
 		diags_print(&d, stderr);
-		pr_err("cannot load the configuration %s: %s", path ? path : "<embedded>", errstr(err));
+		pr_err("cannot load the configuration %s: %s", path ? path : "<embedded>",
+		       errstr(err));
 		diags_free(&d);
 		return EXIT_USAGE;
 	}
@@ -2424,6 +2719,9 @@ int cmd_probe(int argc, char **argv)
 	if (json) {
 		if (json_dumpf(report, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0)
 			fputc('\n', stdout);
+		if (code)
+			pr_err("probe: %s", json_string_value(json_object_get(report, "exit_"
+										      "reason")));
 	} else {
 		probe_print(stdout, report);
 	}

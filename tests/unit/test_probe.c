@@ -61,9 +61,11 @@ static const char *str(const json_t *o, const char *key)
 TEST(probe_program_types_available)
 {
 	static const char *const want[] = {
-		"xdp_native", "xdp_generic", "tc_ingress", "tc_egress", "cgroup_connect4",
-		"cgroup_connect6", "cgroup_sendmsg4", "cgroup_skb_ingress", "cgroup_skb_egress",
-		"sock_ops", "tracepoint", "raw_tp", "tp_btf",
+		"xdp_native",	   "xdp_generic",	 "tc_ingress",
+		"tc_egress",	   "cgroup_connect4",	 "cgroup_connect6",
+		"cgroup_sendmsg4", "cgroup_skb_ingress", "cgroup_skb_egress",
+		"sock_ops",	   "tracepoint",	 "raw_tp",
+		"tp_btf",
 	};
 	json_t *r = report();
 
@@ -75,12 +77,13 @@ TEST(probe_program_types_available)
 		if (!ASSERT_TRUE(c, want[i]))
 			continue;
 		if (!ASSERT_TRUE(is_ok(c), want[i]))
-			fprintf(stderr, "    %s: %s at %s (%s)\n", want[i], str(c, "error"), str(c, "stage"),
-				str(c, "cause"));
+			fprintf(stderr, "    %s: %s at %s (%s)\n", want[i], str(c, "error"),
+				str(c, "stage"), str(c, "cause"));
 		ASSERT_TRUE(str(c, "tried") && str(c, "tried")[0], "tried is recorded");
 	}
 	/* The connect4 check also proved the hook runs for a process in the cgroup. */
-	ASSERT_STRSTR(str(get(r, "programs", "cgroup_connect4"), "note"), "EPERM", "connect4 fired");
+	ASSERT_STRSTR(str(get(r, "programs", "cgroup_connect4"), "note"), "EPERM",
+		      "connect4 fired");
 }
 
 /* A failed check says where, the errno text and a likely cause. */
@@ -109,7 +112,8 @@ static int witness_load(enum bpf_prog_type type, enum bpf_attach_type attach, co
 	btf__free(vmlinux);
 	if (id <= 0)
 		return -ENOENT;
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach, .attach_btf_id = (__u32)id);
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach,
+		    .attach_btf_id = (__u32)id);
 	fd = bpf_prog_load(type, "aegist_witness", "GPL", insns, 2, &opts);
 	if (fd < 0)
 		return fd;
@@ -141,24 +145,28 @@ TEST(probe_kprobe_fentry_lsm_unavailable)
 	err = witness_load(BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, "do_nanosleep");
 	if (err) {
 		assert_failure_explained(fe, "fentry");
-		ASSERT_EQ(json_integer_value(json_object_get(fe, "errno")), -err, "fentry errno as witnessed");
+		ASSERT_EQ(json_integer_value(json_object_get(fe, "errno")), -err,
+			  "fentry errno as witnessed");
 	} else {
 		ASSERT_TRUE(is_ok(fe), "fentry works here, the probe must agree");
 	}
 	err = witness_load(BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "bpf_lsm_file_open");
 	if (err) {
 		assert_failure_explained(lsm, "lsm");
-		ASSERT_EQ(json_integer_value(json_object_get(lsm, "errno")), -err, "lsm errno as witnessed");
+		ASSERT_EQ(json_integer_value(json_object_get(lsm, "errno")), -err,
+			  "lsm errno as witnessed");
 	} else {
 		ASSERT_TRUE(is_ok(lsm), "LSM works here, the probe must agree");
 	}
 	/* On this workplace (DESIGN.md) all three fail; say so loudly if that ever changes. */
-	ASSERT_FALSE(is_ok(kp) && is_ok(fe) && is_ok(lsm), "kprobe/fentry/lsm all work: update DESIGN.md");
+	ASSERT_FALSE(is_ok(kp) && is_ok(fe) && is_ok(lsm), "kprobe/fentry/lsm all work: update "
+							   "DESIGN.md");
 }
 
 TEST(probe_maps_helpers_kfuncs)
 {
-	static const char *const maps[] = { "lpm_trie", "ringbuf", "lru_hash", "percpu_array", "hash" };
+	static const char *const maps[] = { "lpm_trie", "ringbuf", "lru_hash", "percpu_array",
+					    "hash" };
 	json_t *r = report();
 	const json_t *xdp;
 
@@ -167,10 +175,13 @@ TEST(probe_maps_helpers_kfuncs)
 	for (size_t i = 0; i < ARRAY_SIZE(maps); i++)
 		ASSERT_TRUE(is_ok(get(r, "maps", maps[i])), maps[i]);
 	xdp = get(r, "helpers", "xdp");
-	ASSERT_TRUE(is_ok(json_object_get(xdp, "bpf_tcp_raw_gen_syncookie_ipv4")), "syncookie gen4");
-	ASSERT_TRUE(is_ok(json_object_get(xdp, "bpf_tcp_raw_check_syncookie_ipv6")), "syncookie check6");
+	ASSERT_TRUE(is_ok(json_object_get(xdp, "bpf_tcp_raw_gen_syncookie_ipv4")), "syncookie "
+										   "gen4");
+	ASSERT_TRUE(is_ok(json_object_get(xdp, "bpf_tcp_raw_check_syncookie_ipv6")), "syncookie "
+										     "check6");
 	/* DESIGN.md: conntrack kfuncs work here; the probe load-tests them. */
-	ASSERT_TRUE(json_is_true(json_object_get(get(r, "kfuncs", "bpf_xdp_ct_lookup"), "load_tested")),
+	ASSERT_TRUE(json_is_true(json_object_get(get(r, "kfuncs", "bpf_xdp_ct_lookup"), "load_"
+											"tested")),
 		    "bpf_xdp_ct_lookup load-tested");
 	ASSERT_TRUE(is_ok(get(r, "kfuncs", "bpf_ct_release")), "bpf_ct_release");
 }
@@ -186,26 +197,32 @@ TEST(probe_capabilities_guard_ready)
 	ASSERT_STREQ(probe_capability_state(r, "agent"), "ready", "agent");
 	ASSERT_TRUE(probe_capability_state(r, "nonsense") == NULL, "unknown capability");
 	ASSERT_EQ(shared_exit, 0, "exit code with agent and guard ready");
-	ASSERT_EQ(json_integer_value(json_object_get(r, "exit_code")), 0, "exit_code in the report");
+	ASSERT_EQ(json_integer_value(json_object_get(r, "exit_code")), 0,
+		  "exit_code in the report");
 	caps = probe_capabilities(r);
 	if (!ASSERT_TRUE(json_is_array(caps), "capabilities array"))
 		return;
-	json_array_foreach(caps, i, c) {
+	json_array_foreach (caps, i, c) {
 		const char *state = str(c, "state");
 
 		n++;
-		ASSERT_TRUE(str(c, "name") && str(c, "detail") && str(c, "detail")[0], "name and detail");
-		ASSERT_TRUE(streq(state, "ready") || streq(state, "degraded") || streq(state, "unavailable"),
+		ASSERT_TRUE(str(c, "name") && str(c, "detail") && str(c, "detail")[0], "name and "
+										       "detail");
+		ASSERT_TRUE(streq(state, "ready") || streq(state, "degraded") ||
+				streq(state, "unavailable"),
 			    "state value");
 		ASSERT_TRUE(json_is_boolean(json_object_get(c, "enabled")), "enabled is a boolean");
 	}
 	ASSERT_EQ(n, 8, "eight capabilities");
 	/* BPF LSM is missing here: the firewall is ready and says the richer hook is missing. */
-	json_array_foreach(caps, i, c) {
+	json_array_foreach (caps, i, c) {
 		if (streq(str(c, "name"), "egress_firewall") && !is_ok(get(r, "programs", "lsm")))
-			ASSERT_STRSTR(str(c, "detail"), "BPF LSM", "egress_firewall mentions the missing hook");
+			ASSERT_STRSTR(str(c, "detail"), "BPF LSM",
+				      "egress_firewall mentions the missing hook");
 		if (streq(str(c, "name"), "syncookies"))
-			ASSERT_FALSE(json_is_true(json_object_get(c, "enabled")), "not configurable yet");
+			ASSERT_FALSE(json_is_true(json_object_get(c, "enabled")), "not "
+										  "configurable "
+										  "yet");
 	}
 	json_decref(caps);
 }
@@ -232,22 +249,41 @@ TEST(probe_guard_generic_mode)
 #define MAX_IDS 4096
 
 struct snapshot {
-	__u32 progs[MAX_IDS];	/* ids of programs named aegisp_* or unnamed */
+	/*
+	 * Ids of programs named aegisp_*: every program the probe loads itself carries that name.
+	 * Unnamed ones (libbpf's own feature probes) are left out: any process makes them all the time.
+	 */
+	__u32 progs[MAX_IDS];
 	int n_progs;
-	char cgroups[8192];	/* entries of the cgroup2 root, one per line */
-	char links[4096];	/* host interfaces */
-	char netns[4096];	/* `ip netns` entries (/run/netns) */
-	char mounts[4096];	/* tracefs, bpf and securityfs lines of /proc/self/mounts */
+	char cgroups[8192]; /* entries of the cgroup2 root, one per line */
+	char links[4096];   /* host interfaces */
+	char netns[4096];   /* `ip netns` entries (/run/netns) */
+	char mounts[4096];  /* tracefs, bpf and securityfs lines of /proc/self/mounts */
+	char fds[4096];	    /* this process's open fds */
 };
 
-static bool ours_or_unnamed(int fd)
+static bool ours(int fd)
 {
 	struct bpf_prog_info info = { 0 };
 	__u32 len = sizeof(info);
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return false;
-	return !info.name[0] || !strncmp(info.name, "aegisp_", 7);
+	return !strncmp(info.name, "aegisp_", 7);
+}
+
+static void print_prog(__u32 id)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		fprintf(stderr, "    program id %u: gone by now\n", id);
+	else
+		fprintf(stderr, "    program id %u: name '%s' type %u\n", id, info.name, info.type);
+	if (fd >= 0)
+		close(fd);
 }
 
 static void snap_progs(struct snapshot *s)
@@ -260,7 +296,7 @@ static void snap_progs(struct snapshot *s)
 
 		if (fd < 0)
 			continue;
-		if (ours_or_unnamed(fd))
+		if (ours(fd))
 			s->progs[s->n_progs++] = id;
 		close(fd);
 	}
@@ -275,7 +311,8 @@ static void snap_dir(const char *path, char *buf, size_t len)
 	if (!d)
 		return;
 	while ((e = readdir(d)))
-		if (e->d_type == DT_DIR || e->d_type == DT_REG || e->d_type == DT_UNKNOWN)
+		if (e->d_type == DT_DIR || e->d_type == DT_REG || e->d_type == DT_LNK ||
+		    e->d_type == DT_UNKNOWN)
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s\n", e->d_name);
 	closedir(d);
 }
@@ -300,7 +337,8 @@ static void snap_mounts(char *buf, size_t len)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f))
-		if (strstr(line, " tracefs ") || strstr(line, " bpf ") || strstr(line, " securityfs "))
+		if (strstr(line, " tracefs ") || strstr(line, " bpf ") ||
+		    strstr(line, " securityfs "))
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s", line);
 	fclose(f);
 }
@@ -315,6 +353,7 @@ static void snapshot(struct snapshot *s)
 	snap_links(s->links, sizeof(s->links));
 	snap_dir("/run/netns", s->netns, sizeof(s->netns));
 	snap_mounts(s->mounts, sizeof(s->mounts));
+	snap_dir("/proc/self/fd", s->fds, sizeof(s->fds));
 }
 
 static bool has_id(const struct snapshot *s, __u32 id)
@@ -340,11 +379,14 @@ TEST(probe_leaves_nothing_behind)
 		goto out;
 	snapshot(after);
 	for (int i = 0; i < after->n_progs; i++)
-		ASSERT_TRUE(has_id(before, after->progs[i]), "no program of the probe left loaded");
+		if (!ASSERT_TRUE(has_id(before, after->progs[i]), "no program of the probe left "
+								  "loaded"))
+			print_prog(after->progs[i]);
 	ASSERT_STREQ(after->cgroups, before->cgroups, "cgroup2 root entries");
 	ASSERT_STREQ(after->links, before->links, "host interfaces");
 	ASSERT_STREQ(after->netns, before->netns, "ip netns");
 	ASSERT_STREQ(after->mounts, before->mounts, "tracefs/bpffs/securityfs mounts");
+	ASSERT_STREQ(after->fds, before->fds, "no fd left open");
 	dir = json_string_value(get(get(r, "system", "mounts"), "cgroup2", "probe_cgroup"));
 	if (ASSERT_TRUE(dir, "probe_cgroup reported"))
 		ASSERT_TRUE(access(dir, F_OK) && errno == ENOENT, "temporary cgroup removed");
@@ -356,7 +398,7 @@ out:
 }
 
 struct tracefs_child {
-	bool was_mounted;	/* tracefs in the private namespace before the probe */
+	bool was_mounted; /* tracefs in the private namespace before the probe */
 	bool mounted_by_probe, unmounted_by_probe, report_ok;
 	char before[4096], after[4096];
 };
@@ -401,11 +443,55 @@ TEST(probe_tracefs_mounted_and_unmounted)
 	ASSERT_STREQ(t.after, t.before, "mount table unchanged");
 }
 
+struct ro_child {
+	int code;
+	char agent[32];
+	char reason[256];
+};
+
+/* A read-only bpffs makes pinning fail: the agent is unavailable and the exit code says so. */
+static int ro_bpffs_child(void *arg, void *result, size_t len)
+{
+	struct ro_child *t = result;
+	const char *s;
+	char path[256];
+	json_t *r;
+
+	while (mount_find("bpf", path, sizeof(path)) == 0)
+		if (umount2(path, MNT_DETACH))
+			return -errno;
+	if (mount("bpf", BPFFS_DEFAULT, "bpf", MS_RDONLY, NULL))
+		return -errno;
+	r = probe_run(NULL, &t->code);
+	if (!r)
+		return -ENOMEM;
+	s = probe_capability_state(r, "agent");
+	snprintf(t->agent, sizeof(t->agent), "%s", s ? s : "");
+	s = json_string_value(json_object_get(r, "exit_reason"));
+	snprintf(t->reason, sizeof(t->reason), "%s", s ? s : "");
+	json_decref(r);
+	return 0;
+}
+
+TEST(probe_exit_code_unavailable)
+{
+	struct ro_child t = { 0 };
+	int err = ns_child_run(CLONE_NEWNS, ro_bpffs_child, NULL, &t, sizeof(t), 10000);
+
+	if (!ASSERT_OK(err, "child"))
+		return;
+	ASSERT_STREQ(t.agent, "unavailable", "agent without pinning");
+	ASSERT_EQ(t.code, 1, "exit code");
+	ASSERT_STRSTR(t.reason, "agent", "exit_reason names the capability");
+}
+
 TEST(probe_json_keys_stable)
 {
-	static const char *const keys[] = { "schema", "aegis_version", "kernel", "duration_ms", "system",
-					     "programs", "tracepoints", "maps", "helpers", "kfuncs", "notes",
-					     "capabilities", "exit_code", "exit_reason" };
+	static const char *const keys[] = { "schema",	   "aegis_version", "kernel",
+					    "duration_ms", "system",	    "programs",
+					    "tracepoints", "maps",	    "helpers",
+					    "kfuncs",	   "notes",	    "capabilities",
+					    "exit_code",   "exit_reason" };
 	json_t *r = report();
 
 	if (!ASSERT_TRUE(r, "probe_run"))
@@ -532,8 +618,10 @@ TEST(netns_child_errors)
 	err = netns_run(failing_child, NULL, &res, sizeof(res), 2000);
 	ASSERT_EQ(err, -EXDEV, "child's error returned");
 	ASSERT_EQ(res, 42, "result delivered with the error");
-	ASSERT_EQ(netns_run(dying_child, NULL, &res, sizeof(res), 2000), -ECHILD, "child died without a result");
-	ASSERT_EQ(ns_child_run(0, failing_child, NULL, &res, sizeof(res), 2000), -EXDEV, "no namespace flags");
+	ASSERT_EQ(netns_run(dying_child, NULL, &res, sizeof(res), 2000), -ECHILD,
+		  "child died without a result");
+	ASSERT_EQ(ns_child_run(0, failing_child, NULL, &res, sizeof(res), 2000), -EXDEV,
+		  "no namespace flags");
 }
 
 /* Runs last among the probe tests (registration order): frees the shared report. */
