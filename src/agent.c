@@ -116,6 +116,26 @@ static void disable_bpf_stats(void)
 	agent.stats_fd = -1;
 }
 
+/*
+ * Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones to the memory cgroup.
+ * The probe tried which: raise the limit only where it still matters.
+ */
+static void set_memlock(void)
+{
+	json_t *memcg = json_object_get(json_object_get(json_object_get(agent.probe_report, "system"),
+							"memlock"), "memcg_accounting");
+	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+
+	if (json_is_true(json_object_get(memcg, "ok"))) {
+		pr_debug("BPF memory is charged to the memory cgroup: RLIMIT_MEMLOCK left as it is");
+		return;
+	}
+	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
+		pr_warn_errno(-errno, "this kernel charges BPF memory to RLIMIT_MEMLOCK, which cannot be raised");
+	else
+		pr_info("this kernel charges BPF memory to RLIMIT_MEMLOCK: raised it to unlimited");
+}
+
 static void run_probe(void)
 {
 	int exit_code = 0;
@@ -123,7 +143,8 @@ static void run_probe(void)
 	json_decref(agent.probe_report);
 	agent.probe_report = probe_run(&agent.cfg, &exit_code);
 	if (exit_code)
-		pr_warn("probe: a capability the configuration enables is unavailable (see `aegis probe`)");
+		pr_warn("probe: %s (see `aegis probe`)",
+			json_string_value(json_object_get(agent.probe_report, "exit_reason")) ?: "a capability the configuration enables is unavailable");
 }
 
 int agent_reload(const struct actor *who, json_t **result)
@@ -408,6 +429,7 @@ int cmd_agent(int argc, char **argv)
 	err = ensure_mounts(&agent.cfg);
 	if (!err) {
 		run_probe();
+		set_memlock();
 		enable_bpf_stats();
 		err = guard_start(&agent.guard, &agent.cfg);
 	}

@@ -392,6 +392,12 @@ static int resolve_wanted(const struct aegis_config *cfg, struct wanted_iface *w
 		int err = iface_resolve(cfg->guard_ifaces[i], x.name, sizeof(x.name), &x.ifindex);
 		bool dup = false;
 
+		if (err == -ENOENT && streq(cfg->guard_ifaces[i], IFACE_DEFAULT_ROUTE)) {
+			/* A host without a default route still runs the rest of the agent. */
+			log_once(LOG_LVL_WARN, "no-default-route", "guard: this host has no default route, so "
+				 "guard.interfaces: [default-route] protects nothing; name interfaces instead");
+			continue;
+		}
 		if (err)
 			return pr_err_errno(err, "guard: interface '%s' (guard.interfaces)", cfg->guard_ifaces[i]);
 		for (size_t j = 0; j < *n; j++)

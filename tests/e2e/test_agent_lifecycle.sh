@@ -72,4 +72,17 @@ if start_agent; then
 else
 	fail "agent starts with on_exit: detach" "$(tail -5 "$TMP/agent.log")"
 fi
+
+# interfaces: [default-route] follows the namespace's default route, and a host without one
+# still runs the agent (with a warning) instead of refusing to start.
+"$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null 2>&1
+write_config && sed -i "s|interfaces: \[.*\]|interfaces: [default-route]|" "$TMP/agent.yaml"
+if start_agent && grep -q "no default route" "$TMP/agent.log"; then pass "no default route: the agent runs and says the guard protects nothing"; else fail "no default route: the agent runs and warns" "$(tail -3 "$TMP/agent.log")"; fi
+stop_agent_term
+ip -n "$NS_SRV" route add default via "$ADDR_CLI" dev "$IF_SRV"
+if start_agent; then
+	jcheck "default-route resolves to the namespace's default interface" ".interfaces[0].name == \"$IF_SRV\"" guard --json
+else
+	fail "the agent starts with a default route" "$(tail -3 "$TMP/agent.log")"
+fi
 finish
