@@ -139,6 +139,8 @@ install: all
 	install -D -m 0755 $(OUT)/aegis $(DESTDIR)$(PREFIX)/sbin/aegis
 	install -D -m 0644 packaging/aegis.service $(DESTDIR)/etc/systemd/system/aegis.service
 	install -D -m 0644 src/default.yaml $(DESTDIR)/etc/aegis/aegis.yaml.example
+	@# An existing configuration is never overwritten.
+	test -e $(DESTDIR)/etc/aegis/aegis.yaml || install -m 0644 src/default.yaml $(DESTDIR)/etc/aegis/aegis.yaml
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/aegis
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/aegis/
 	@echo "installed; enable with: systemctl daemon-reload && systemctl enable --now aegis"

@@ -27,4 +27,10 @@ if [ $rc -eq 1 ] && echo "$out" | grep -q "missing.yaml"; then pass "config chec
 check "config default is a valid configuration" bash -c "'$AEGIS' config default > '$TMP/default.yaml' && '$AEGIS' config check '$TMP/default.yaml'"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 check "docs/cli.md matches the command table (make docs)" bash -c "'$AEGIS' help --markdown | diff -u '$REPO/docs/cli.md' -"
+check "make install puts the binary, unit, configuration and docs in DESTDIR" bash -c "
+	make -s -C '$REPO' install DESTDIR='$TMP/inst' >/dev/null &&
+	'$TMP/inst/usr/local/sbin/aegis' --version &&
+	test -f '$TMP/inst/etc/systemd/system/aegis.service' &&
+	'$TMP/inst/usr/local/sbin/aegis' config check '$TMP/inst/etc/aegis/aegis.yaml' &&
+	test -f '$TMP/inst/usr/local/share/doc/aegis/api.md'"
 finish
