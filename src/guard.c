@@ -82,6 +82,20 @@ static int alloc_slot(struct guard *g, uint32_t *slot)
 	return -ENOSPC;
 }
 
+/*
+ * Forgets an interface in guard_ifaces. An array map cannot delete: a zeroed entry (slot 0,
+ * observe) means "not configured" to the datapath as well.
+ */
+static void clear_iface_entry(struct guard *g, int ifindex)
+{
+	struct guard_iface zero = {};
+	uint32_t key = (uint32_t)ifindex;
+	int fd = map_fd(g, "guard_ifaces");
+
+	if (bpf_map_delete_elem(fd, &key) && errno == EINVAL)
+		bpf_map_update_elem(fd, &key, &zero, BPF_ANY);
+}
+
 static int write_iface_entry(struct guard *g, const struct guard_iface_state *s)
 {
 	struct guard_iface v = { .mode = mode_value(s->mode), .slot = s->slot };
@@ -237,7 +251,6 @@ static int attach_iface(struct guard *g, struct guard_iface_state *s, const stru
 static void detach_iface(struct guard *g, struct guard_iface_state *s, const struct actor *who)
 {
 	char pin[PATH_MAX], linkname[IF_NAMESIZE + 8];
-	uint32_t key = (uint32_t)s->ifindex;
 	int err = 0;
 
 	snprintf(linkname, sizeof(linkname), "xdp_%s", s->name);
@@ -248,7 +261,7 @@ static void detach_iface(struct guard *g, struct guard_iface_state *s, const str
 	if (s->link_fd >= 0)
 		close(s->link_fd);
 	s->link_fd = -1;
-	bpf_map_delete_elem(map_fd(g, "guard_ifaces"), &key);
+	clear_iface_entry(g, s->ifindex);
 	audit_log(who, "detach", s->name, err, NULL, json_pack("{s:s}", "hook", "xdp"));
 	if (err)
 		pr_warn_errno(err, "guard: %s: detach", s->name);
@@ -437,9 +450,7 @@ static int add_iface(struct guard *g, const struct wanted_iface *w, const struct
 		return pr_err_errno(err, "guard: %s: cannot write guard_ifaces", s->name);
 	err = attach_iface(g, s, cfg);
 	if (err) {
-		uint32_t key = (uint32_t)s->ifindex;
-
-		bpf_map_delete_elem(map_fd(g, "guard_ifaces"), &key);
+		clear_iface_entry(g, s->ifindex);
 		return err;
 	}
 	g->n_ifaces++;
