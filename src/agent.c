@@ -151,6 +151,7 @@ int agent_reload(const struct actor *who, json_t **result)
 {
 	struct aegis_config next = {};
 	struct diags d = {};
+	bool was_running;
 	int err;
 
 	err = config_load(agent.config_path, &next, &d);
@@ -172,10 +173,21 @@ int agent_reload(const struct actor *who, json_t **result)
 	if (!streq(next.socket_path, agent.cfg.socket_path) || !streq(next.pin_root, agent.cfg.pin_root) ||
 	    !streq(next.state_dir, agent.cfg.state_dir))
 		pr_warn("agent.socket, bpf.pin_root and agent.state_dir changes take effect at restart");
+	was_running = agent.guard.running;
 	err = guard_reconfigure(&agent.guard, &agent.cfg, &next);
+	if (!err && agent.guard.running && !was_running)
+		err = lists_restore(&agent.lists);
+	if (!err) {
+		err = lists_sync_config(&agent.lists, &next);
+		if (err) {
+			/* Back to the running configuration, interfaces and list entries alike. */
+			guard_reconfigure(&agent.guard, &next, &agent.cfg);
+			lists_sync_config(&agent.lists, &agent.cfg);
+		}
+	}
 	if (err) {
-		audit_log(who, "config.reload", next.source, err, "applying the guard settings failed; "
-			  "the previous configuration was restored", NULL);
+		audit_log(who, "config.reload", next.source, err, "applying the new configuration failed; "
+			  "the previous one was restored", NULL);
 		if (result)
 			*result = json_pack("{s:b, s:s}", "applied", 0, "error", errstr(err));
 		config_free(&next);
@@ -261,6 +273,7 @@ static void on_tick(void)
 
 	if (read(agent.timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_once(LOG_LVL_WARN, "timerfd", "timerfd read: %s", strerror(errno));
+	lists_tick(&agent.lists);
 }
 
 static int run_loop(void)
@@ -295,6 +308,7 @@ static void shutdown_agent(void)
 
 	api_stop(agent.api);
 	agent.api = NULL;
+	lists_stop(&agent.lists);
 	guard_stop(&agent.guard, &agent.cfg, detach);
 	if (detach) {
 		int n = bpfobj_remove_all(agent.cfg.pin_root);
@@ -433,6 +447,8 @@ int cmd_agent(int argc, char **argv)
 		enable_bpf_stats();
 		err = guard_start(&agent.guard, &agent.cfg);
 	}
+	if (!err)
+		err = lists_start(&agent.lists, &agent.guard, &agent.cfg);
 	if (!err)
 		err = api_start(&agent.api, &agent.cfg, agent_routes);
 	if (!err)

@@ -9,11 +9,13 @@
 #include "api.h"
 #include "config.h"
 #include "guard.h"
+#include "lists.h"
 
 struct agent {
 	struct aegis_config cfg;
 	const char *config_path;	/* NULL: the embedded configuration */
 	struct guard guard;
+	struct lists lists;		/* the decision store, applied to the guard */
 	struct api_server *api;
 	json_t *probe_report;		/* what `aegis probe` found at start */
 	int epfd, sigfd, timerfd;

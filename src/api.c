@@ -209,10 +209,13 @@ static void dispatch(struct api_server *s, const struct listener *l, struct MHD_
 		return;
 	}
 	if (ctx->too_big) {
-		api_error(resp, 413, "request body larger than %u bytes", API_MAX_BODY);
+		api_error(resp, 413, "request body larger than %u MiB", API_MAX_BODY >> 20);
 		return;
 	}
-	if (ctx->len) {
+	if (route->raw) {
+		req.raw = ctx->buf ? ctx->buf : "";
+		req.raw_len = ctx->len;
+	} else if (ctx->len) {
 		req.body = json_loadb(ctx->buf, ctx->len, JSON_REJECT_DUPLICATES, &jerr);
 		if (!req.body) {
 			api_error(resp, 400, "request body is not valid JSON: line %d column %d: %s",

@@ -14,13 +14,15 @@
 #include "audit.h"
 #include "config.h"
 
-#define API_MAX_BODY (16u << 20)	/* bulk list imports come through here */
+#define API_MAX_BODY (64u << 20)	/* a million-line feed file comes through here */
 
 struct api_request {
 	const char *method;
 	const char *path;
 	struct MHD_Connection *conn;
-	json_t *body;		/* parsed JSON body, NULL when none was sent */
+	json_t *body;		/* parsed JSON body, NULL when none was sent (or the route is raw) */
+	const char *raw;	/* the body as sent, for raw routes */
+	size_t raw_len;
 	struct actor actor;
 	bool privileged;	/* root, the admin group, or the TCP token */
 };
@@ -40,6 +42,7 @@ struct api_route {
 	bool change;		/* changes state: needs privilege, always audited */
 	api_handler fn;
 	const char *op;		/* audit operation name for refusals */
+	bool raw;		/* the body is text (a feed file), not JSON */
 };
 
 /* A query parameter (?n=20), or NULL. */

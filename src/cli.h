@@ -17,6 +17,11 @@ int cmd_status(int argc, char **argv);
 int cmd_progs(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
+int cmd_block(int argc, char **argv);
+int cmd_unblock(int argc, char **argv);
+int cmd_allow(int argc, char **argv);
+int cmd_unallow(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 
 struct command {
 	const char *name;

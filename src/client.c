@@ -43,12 +43,12 @@ const char *client_socket_path(void)
 	return env && *env ? env : AEGIS_SOCKET_DEFAULT;
 }
 
-long client_request(const char *method, const char *path, json_t *body, json_t **out, char **text)
+static long request(const char *method, const char *path, const char *data, size_t len,
+		    const char *ctype, json_t **out, char **text)
 {
 	struct curl_slist *hdrs = NULL;
 	struct buf resp = {};
 	char url[2048], errbuf[CURL_ERROR_SIZE] = "";
-	char *payload = NULL;
 	long status = 0;
 	CURLcode rc;
 	CURL *c;
@@ -69,11 +69,15 @@ long client_request(const char *method, const char *path, json_t *body, json_t *
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
-	if (body) {
-		payload = json_dumps(body, JSON_COMPACT);
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (data) {
+		char h[128];
+
+		snprintf(h, sizeof(h), "Content-Type: %s", ctype);
+		hdrs = curl_slist_append(hdrs, h);
+		hdrs = curl_slist_append(hdrs, "Expect:");	/* no 100-continue round trip */
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload ? payload : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK) {
@@ -90,7 +94,6 @@ long client_request(const char *method, const char *path, json_t *body, json_t *
 	}
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
-	free(payload);
 	if (status && resp.p) {
 		*out = json_loads(resp.p, 0, NULL);
 		if (!*out && text) {
@@ -102,11 +105,23 @@ long client_request(const char *method, const char *path, json_t *body, json_t *
 	return status;
 }
 
-int client_call(const char *method, const char *path, json_t *body, json_t **out)
+long client_request(const char *method, const char *path, json_t *body, json_t **out, char **text)
 {
-	json_t *resp;
-	long status = client_request(method, path, body, &resp, NULL);
+	char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	long status;
 
+	if (body && !payload) {
+		fprintf(stderr, "aegis: cannot encode the request\n");
+		*out = NULL;
+		return 0;
+	}
+	status = request(method, path, payload, payload ? strlen(payload) : 0, "application/json", out, text);
+	free(payload);
+	return status;
+}
+
+static int finish_call(long status, json_t *resp, json_t **out)
+{
 	*out = NULL;
 	if (!status)
 		return 1;
@@ -119,6 +134,22 @@ int client_call(const char *method, const char *path, json_t *body, json_t **out
 	}
 	*out = resp;
 	return 0;
+}
+
+int client_call(const char *method, const char *path, json_t *body, json_t **out)
+{
+	json_t *resp;
+	long status = client_request(method, path, body, &resp, NULL);
+
+	return finish_call(status, resp, out);
+}
+
+int client_call_text(const char *path, const char *data, size_t len, json_t **out)
+{
+	json_t *resp;
+	long status = request("POST", path, data, len, "text/plain", &resp, NULL);
+
+	return finish_call(status, resp, out);
 }
 
 void print_json(json_t *v)

@@ -23,6 +23,9 @@ long client_request(const char *method, const char *path, json_t *body, json_t *
  */
 int client_call(const char *method, const char *path, json_t *body, json_t **out);
 
+/* client_call with a text body (a feed file) POSTed to path. */
+int client_call_text(const char *path, const char *data, size_t len, json_t **out);
+
 /* Prints a JSON value indented (for --json). */
 void print_json(json_t *v);
 

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "aegis/guard.h"
 #include "cli.h"
 #include "config.h"
 #include "util.h"
@@ -101,6 +102,15 @@ static const struct key_spec bpf_keys[] = {
 	{ .name = "max_insns", .type = V_U32, .off = FIELD(max_insns), .min = 1, .max = MAX_INSNS_LIMIT },
 };
 
+#define CAPACITY_MAX 16000000u
+
+static const struct key_spec capacity_keys[] = {
+	{ .name = "block_v4", .type = V_U32, .off = FIELD(guard_cap_block_v4), .min = 1, .max = CAPACITY_MAX },
+	{ .name = "block_v6", .type = V_U32, .off = FIELD(guard_cap_block_v6), .min = 1, .max = CAPACITY_MAX },
+	{ .name = "allow_v4", .type = V_U32, .off = FIELD(guard_cap_allow_v4), .min = 1, .max = CAPACITY_MAX },
+	{ .name = "allow_v6", .type = V_U32, .off = FIELD(guard_cap_allow_v6), .min = 1, .max = CAPACITY_MAX },
+};
+
 static const struct key_spec guard_keys[] = {
 	{ .name = "enabled", .type = V_BOOL, .off = FIELD(guard_enabled) },
 	{ .name = "interfaces", .type = V_IFACES, .off = FIELD(guard_ifaces),
@@ -109,6 +119,7 @@ static const struct key_spec guard_keys[] = {
 	{ .name = "xdp_mode", .type = V_ENUM, .off = FIELD(guard_xdp_mode), .names = xdp_mode_names },
 	{ .name = "allow", .type = V_CIDRS, .off = FIELD(guard_allow), .n_off = FIELD(n_guard_allow) },
 	{ .name = "block", .type = V_CIDRS, .off = FIELD(guard_block), .n_off = FIELD(n_guard_block) },
+	{ .name = "capacity", .type = V_SECTION, .sub = capacity_keys, .n_sub = ARRAY_SIZE(capacity_keys) },
 };
 
 static const struct key_spec top_keys[] = {
@@ -803,6 +814,10 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	}
 	c->guard_mode = GUARD_MODE_OBSERVE;
 	c->guard_xdp_mode = XDP_ATTACH_AUTO;
+	c->guard_cap_block_v4 = GUARD_BLOCK_V4_DEFAULT;
+	c->guard_cap_block_v6 = GUARD_BLOCK_V6_DEFAULT;
+	c->guard_cap_allow_v4 = GUARD_ALLOW_V4_DEFAULT;
+	c->guard_cap_allow_v6 = GUARD_ALLOW_V6_DEFAULT;
 	if (!c->source || !c->socket_path || !c->state_dir || !c->audit_log || !c->pin_root ||
 	    !c->n_guard_ifaces)
 		return -ENOMEM;
@@ -1008,7 +1023,7 @@ json_t *config_to_json(const struct aegis_config *c)
 	/* json_pack's "o" takes ownership even when packing fails, so nothing leaks on ENOMEM. */
 	return json_pack("{s:s?, s:{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s},"
 			 " s:{s:s?, s:s?, s:b, s:I},"
-			 " s:{s:b, s:o, s:s, s:s, s:o, s:o}}",
+			 " s:{s:b, s:o, s:s, s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I}}}",
 			 "source", c->source,
 			 "agent",
 			 "socket", c->socket_path,
@@ -1031,7 +1046,12 @@ json_t *config_to_json(const struct aegis_config *c)
 			 "mode", guard_mode_name(c->guard_mode),
 			 "xdp_mode", xdp_attach_mode_name(c->guard_xdp_mode),
 			 "allow", cidrs_json(c->guard_allow, c->n_guard_allow),
-			 "block", cidrs_json(c->guard_block, c->n_guard_block));
+			 "block", cidrs_json(c->guard_block, c->n_guard_block),
+			 "capacity",
+			 "block_v4", (json_int_t)c->guard_cap_block_v4,
+			 "block_v6", (json_int_t)c->guard_cap_block_v6,
+			 "allow_v4", (json_int_t)c->guard_cap_allow_v4,
+			 "allow_v6", (json_int_t)c->guard_cap_allow_v6);
 }
 
 /* ---- aegis config ------------------------------------------------------------------------ */

@@ -65,6 +65,9 @@ struct aegis_config {
 	size_t n_guard_allow;
 	struct cfg_cidr *guard_block;
 	size_t n_guard_block;
+	/* Entries each list map holds; a full list is an error naming the key to raise. */
+	uint32_t guard_cap_block_v4, guard_cap_block_v6;
+	uint32_t guard_cap_allow_v4, guard_cap_allow_v6;
 };
 
 /* The embedded default configuration text (src/default.yaml), NUL-terminated. */

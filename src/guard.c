@@ -29,13 +29,75 @@ static const void *guard_elf_bytes(size_t *len)
 	return guard_bpf__elf_bytes(len);
 }
 
+static int map_fd(const struct guard *g, const char *name);
+
+static const struct {
+	const char *map, *key;
+	size_t off;
+} capacities[] = {
+	{ "guard_block_v4", "guard.capacity.block_v4", offsetof(struct aegis_config, guard_cap_block_v4) },
+	{ "guard_block_v6", "guard.capacity.block_v6", offsetof(struct aegis_config, guard_cap_block_v6) },
+	{ "guard_allow_v4", "guard.capacity.allow_v4", offsetof(struct aegis_config, guard_cap_allow_v4) },
+	{ "guard_allow_v6", "guard.capacity.allow_v6", offsetof(struct aegis_config, guard_cap_allow_v6) },
+};
+
+static uint32_t capacity_of(const struct aegis_config *cfg, size_t i)
+{
+	return *(const uint32_t *)((const char *)cfg + capacities[i].off);
+}
+
+const char *guard_capacity_key(const char *map)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(capacities); i++)
+		if (streq(capacities[i].map, map))
+			return capacities[i].key;
+	return "?";
+}
+
+static int size_lists(struct bpf_object *obj, const struct aegis_config *cfg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(capacities); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, capacities[i].map);
+		int err = m ? bpf_map__set_max_entries(m, capacity_of(cfg, i)) : -ENOENT;
+
+		if (err)
+			return pr_err_errno(err, "guard: cannot size %s (%s)", capacities[i].map, capacities[i].key);
+	}
+	return 0;
+}
+
 const struct bpfobj_desc guard_desc = {
 	.name = "guard",
 	.file = "guard.bpf.o",
 	.embedded = guard_elf_bytes,
 	.programs = guard_programs,
 	.maps = guard_maps,
+	.configure = size_lists,
 };
+
+/*
+ * Pinned list maps keep the size they were created with (their contents survive restarts); a
+ * changed capacity is refused with what to do rather than silently ignored.
+ */
+static int check_capacities(struct guard *g, const struct aegis_config *cfg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(capacities); i++) {
+		struct bpf_map_info info = {};
+		uint32_t len = sizeof(info);
+		int fd = map_fd(g, capacities[i].map);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		if (info.max_entries != capacity_of(cfg, i)) {
+			pr_err("guard: %s is %u but the pinned %s holds %u entries: a new capacity needs "
+			       "`aegis agent --cleanup` and a restart (the lists come back from %s)",
+			       capacities[i].key, capacity_of(cfg, i), capacities[i].map, info.max_entries,
+			       cfg->state_dir);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
 
 static int map_fd(const struct guard *g, const char *name)
 {
@@ -269,100 +331,6 @@ static void detach_iface(struct guard *g, struct guard_iface_state *s, const str
 		pr_info("guard: detached from %s", s->name);
 }
 
-/* ---- configuration-origin list entries -------------------------------------------------- */
-
-struct lpm_key {
-	uint32_t prefixlen;
-	uint8_t addr[16];
-};
-
-static size_t key_size(int family)
-{
-	return family == AF_INET ? sizeof(struct guard_lpm_v4) : sizeof(struct guard_lpm_v6);
-}
-
-static int list_fd(const struct guard *g, bool allow, int family)
-{
-	return bpfobj_map_fd(&g->obj, allow ? (family == AF_INET ? "guard_allow_v4" : "guard_allow_v6")
-					    : (family == AF_INET ? "guard_block_v4" : "guard_block_v6"));
-}
-
-static bool config_has(const struct cfg_cidr *list, size_t n, int family, const struct lpm_key *k)
-{
-	size_t alen = family == AF_INET ? 4 : 16;
-
-	for (size_t i = 0; i < n; i++)
-		if (list[i].cidr.family == family && list[i].cidr.prefixlen == k->prefixlen &&
-		    memcmp(list[i].cidr.addr, k->addr, alen) == 0)
-			return true;
-	return false;
-}
-
-/* Removes config entries no longer configured; entries of other origins are left alone. */
-static int prune_config_entries(struct guard *g, bool allow, int family, const struct cfg_cidr *list, size_t n)
-{
-	int fd = list_fd(g, allow, family);
-	struct lpm_key key, next, stale[256];
-	struct guard_rule rule;
-	size_t nstale = 0;
-	void *prev = NULL;
-
-	/* Collect first, then delete: deleting while walking would restart the walk. */
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &rule) || rule.origin != GUARD_ORIGIN_CONFIG)
-			continue;
-		if (!config_has(list, n, family, &key) && nstale < ARRAY_SIZE(stale))
-			stale[nstale++] = key;
-	}
-	for (size_t i = 0; i < nstale; i++) {
-		struct cidr c = { .family = family, .prefixlen = (uint8_t)stale[i].prefixlen };
-		char text[CIDR_STRLEN];
-		int err = 0;
-
-		memcpy(c.addr, stale[i].addr, sizeof(c.addr));
-		cidr_format(&c, text, sizeof(text));
-		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
-			err = -errno;
-		audit_log(&actor_config, allow ? "unallow" : "unblock", text, err, NULL, NULL);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int write_config_entries(struct guard *g, bool allow, const struct cfg_cidr *list, size_t n)
-{
-	int err;
-
-	for (int family = AF_INET; family; family = family == AF_INET ? AF_INET6 : 0) {
-		err = prune_config_entries(g, allow, family, list, n);
-		if (err)
-			return err;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct cidr *c = &list[i].cidr;
-		struct guard_rule rule = { .created_ns = now_realtime_ns(), .origin = GUARD_ORIGIN_CONFIG };
-		struct lpm_key key = { .prefixlen = c->prefixlen };
-		int fd = list_fd(g, allow, c->family);
-		char text[CIDR_STRLEN];
-
-		memcpy(key.addr, c->addr, key_size(c->family) - sizeof(uint32_t));
-		cidr_format(c, text, sizeof(text));
-		/* Keep an existing entry (and its hit counters); only add what is new. */
-		if (bpf_map_update_elem(fd, &key, &rule, BPF_NOEXIST) == 0) {
-			audit_log(&actor_config, allow ? "allow" : "block", text, 0, NULL,
-				  json_pack("{s:s}", "origin", "config"));
-		} else if (errno != EEXIST) {
-			err = -errno;
-			audit_log(&actor_config, allow ? "allow" : "block", text, err, NULL, NULL);
-			return pr_err_errno(err, "guard: %s list: cannot add %s", allow ? "allow" : "block", text);
-		}
-	}
-	return 0;
-}
-
 static int write_settings(struct guard *g)
 {
 	struct guard_settings s = {
@@ -527,15 +495,6 @@ static int sync_ifaces(struct guard *g, const struct aegis_config *cfg)
 	return 0;
 }
 
-static int write_lists(struct guard *g, const struct aegis_config *cfg)
-{
-	int err = write_config_entries(g, true, cfg->guard_allow, cfg->n_guard_allow);
-
-	if (!err)
-		err = write_config_entries(g, false, cfg->guard_block, cfg->n_guard_block);
-	return err;
-}
-
 int guard_start(struct guard *g, const struct aegis_config *cfg)
 {
 	int err;
@@ -549,14 +508,15 @@ int guard_start(struct guard *g, const struct aegis_config *cfg)
 	if (err)
 		return err;
 	g->running = true;
+	err = check_capacities(g, cfg);
+	if (err)
+		goto fail;
 	err = write_settings(g);
 	if (err) {
 		pr_err_errno(err, "guard: cannot write guard_settings");
 		goto fail;
 	}
 	err = sync_ifaces(g, cfg);
-	if (!err)
-		err = write_lists(g, cfg);
 	if (err)
 		goto fail;
 	return 0;
@@ -577,16 +537,17 @@ int guard_reconfigure(struct guard *g, const struct aegis_config *old, const str
 	}
 	if (!g->running)
 		return 0;
+	err = check_capacities(g, cfg);
+	if (err)
+		return err;
 	if (old->guard_mode != cfg->guard_mode)
 		for (size_t i = 0; i < g->n_ifaces; i++)
 			g->ifaces[i].mode_override = false;
 	err = sync_ifaces(g, cfg);
-	if (!err)
-		err = write_lists(g, cfg);
 	if (err) {
-		pr_warn("guard: restoring the previous configuration");
-		if (sync_ifaces(g, old) || write_lists(g, old))
-			pr_err("guard: could not fully restore the previous configuration");
+		pr_warn("guard: restoring the previous interfaces");
+		if (sync_ifaces(g, old))
+			pr_err("guard: could not fully restore the previous interfaces");
 	}
 	return err;
 }

@@ -50,4 +50,7 @@ int guard_read_counters(const struct guard *g, const struct guard_iface_state *s
 
 extern const char *const guard_reason_names[GUARD_REASON_COUNT];
 
+/* The configuration key sizing a list map ("guard.capacity.block_v4"). */
+const char *guard_capacity_key(const char *map);
+
 #endif

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "config.h"
 #include "iface.h"
 #include "util.h"
@@ -81,4 +83,68 @@ int iface_resolve(const char *configured, char *name, size_t len, int *ifindex)
 		return -errno ? -errno : -ENODEV;
 	*ifindex = (int)idx;
 	return 0;
+}
+
+static size_t gateway_v4(struct cidr *out, size_t max)
+{
+	FILE *f = fopen("/proc/net/route", "re");
+	char line[512], ifn[IF_NAMESIZE + 1];
+	unsigned long dest, gw, mask;
+	unsigned flags;
+	size_t n = 0;
+
+	if (!f)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%16s %lx %lx %x %*d %*d %*u %lx", ifn, &dest, &gw, &flags, &mask) != 5)
+			continue;
+		if (dest || mask || !gw || !(flags & 0x2 /* RTF_GATEWAY */))
+			continue;
+		/* /proc/net/route prints the address as a host-order number of network-order bytes. */
+		uint32_t be = (uint32_t)gw;
+
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].family = AF_INET;
+		out[n].prefixlen = 32;
+		memcpy(out[n].addr, &be, 4);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static size_t gateway_v6(struct cidr *out, size_t max)
+{
+	FILE *f = fopen("/proc/net/ipv6_route", "re");
+	char line[512], dst[33], nh[33];
+	unsigned plen;
+	size_t n = 0;
+
+	if (!f)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%32s %x %*s %*x %32s", dst, &plen, nh) != 3)
+			continue;
+		if (plen || strspn(dst, "0") != 32 || strspn(nh, "0") == 32)
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].family = AF_INET6;
+		out[n].prefixlen = 128;
+		for (int i = 0; i < 16; i++) {
+			unsigned byte;
+
+			sscanf(nh + 2 * i, "%2x", &byte);
+			out[n].addr[i] = (uint8_t)byte;
+		}
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+size_t iface_default_gateways(struct cidr *out, size_t max)
+{
+	size_t n = gateway_v4(out, max);
+
+	return n + gateway_v6(out + n, max - n);
 }

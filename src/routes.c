@@ -6,6 +6,7 @@
 
 #include "agent.h"
 #include "bpfinfo.h"
+#include "lists.h"
 #include "log.h"
 #include "probe.h"
 #include "util.h"
@@ -324,15 +325,208 @@ static void get_metrics(struct api_request *req, struct api_response *resp)
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* ---- block and allow lists ---------------------------------------------------------- */
+
+#define MAX_REASON 256
+
+/* ttl: "10m" or a number of seconds; reason: printable text. Sets a 400 and returns false. */
+static bool parse_ttl_reason(json_t *ttl_j, const char *reason, struct list_request *rq,
+			     struct api_response *resp)
+{
+	rq->ttl_ns = 0;
+	if (json_is_integer(ttl_j)) {
+		json_int_t secs = json_integer_value(ttl_j);
+
+		if (secs <= 0 || secs > 100LL * 365 * 86400) {
+			api_error(resp, 400, "ttl: %lld seconds is out of range (1 s .. 100 years)", (long long)secs);
+			return false;
+		}
+		rq->ttl_ns = (uint64_t)secs * NSEC_PER_SEC;
+	} else if (json_is_string(ttl_j)) {
+		const char *t = json_string_value(ttl_j);
+
+		if (parse_duration(t, &rq->ttl_ns) || rq->ttl_ns == 0 ||
+		    rq->ttl_ns > 100ULL * 365 * 86400 * NSEC_PER_SEC) {
+			api_error(resp, 400, "ttl: '%s' is not a duration such as 90s, 10m, 2h or 7d", t);
+			return false;
+		}
+	} else if (ttl_j && !json_is_null(ttl_j)) {
+		api_error(resp, 400, "ttl must be a duration string (\"10m\") or a number of seconds");
+		return false;
+	}
+	if (reason) {
+		size_t n = strlen(reason);
+
+		if (n > MAX_REASON) {
+			api_error(resp, 400, "reason is %zu characters; at most %d", n, MAX_REASON);
+			return false;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f) {
+				api_error(resp, 400, "reason must not contain control characters");
+				return false;
+			}
+		}
+	}
+	rq->reason = reason;
+	return true;
+}
+
+static bool parse_cidr_field(json_t *body, struct cidr *c, bool *host_bits, struct api_response *resp)
+{
+	const char *s = json_string_value(json_object_get(body, "cidr"));
+	char why[160];
+
+	if (!s) {
+		api_error(resp, 400, "body must be {\"cidr\": \"ADDRESS[/LEN]\", ...}");
+		return false;
+	}
+	if (cidr_parse(s, c, host_bits, why, sizeof(why))) {
+		api_error(resp, 400, "cidr: %s", why);
+		return false;
+	}
+	return true;
+}
+
+static unsigned status_of(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return 404;
+	case -EPERM:
+	case -EEXIST:
+		return 409;
+	case -ENOSPC:
+	case -E2BIG:
+		return 507;
+	default:
+		return 500;
+	}
+}
+
+static void add_entry(struct api_request *req, struct api_response *resp, enum decision_list list)
+{
+	struct list_request rq = { .list = list, .origin = GUARD_ORIGIN_CLI };
+	char note[160], err[256], text[CIDR_STRLEN];
+	json_t *force = json_object_get(req->body, "force");
+	bool host_bits;
+	struct cidr c;
+	int e;
+
+	if (!json_is_object(req->body)) {
+		api_error(resp, 400, "body must be {\"cidr\": ..., \"ttl\": \"10m\", \"reason\": ..., \"force\": false}");
+		return;
+	}
+	if (!parse_cidr_field(req->body, &c, &host_bits, resp) ||
+	    !parse_ttl_reason(json_object_get(req->body, "ttl"),
+			      json_string_value(json_object_get(req->body, "reason")), &rq, resp))
+		return;
+	if (force && !json_is_boolean(force)) {
+		api_error(resp, 400, "force must be true or false");
+		return;
+	}
+	rq.force = json_is_true(force);
+	e = lists_add(&agent.lists, &rq, &c, host_bits, &req->actor, note, sizeof(note), err, sizeof(err));
+	if (e) {
+		api_error(resp, status_of(e), "%s", err);
+		return;
+	}
+	cidr_format(&c, text, sizeof(text));
+	resp->json = json_pack("{s:s, s:s, s:I}", "list", list_name(list), "cidr", text, "ttl_seconds",
+			       (json_int_t)(rq.ttl_ns / NSEC_PER_SEC));
+	if (note[0])
+		json_object_set_new(resp->json, "note", json_string(note));
+}
+
+static void remove_entry(struct api_request *req, struct api_response *resp, enum decision_list list)
+{
+	char err[256];
+	bool host_bits;
+	struct cidr c;
+	int e;
+
+	if (!parse_cidr_field(req->body, &c, &host_bits, resp))
+		return;
+	e = lists_remove(&agent.lists, list, &c, &req->actor, err, sizeof(err));
+	if (e) {
+		api_error(resp, status_of(e), "%s", err);
+		return;
+	}
+	resp->json = json_pack("{s:b}", "removed", 1);
+}
+
+static void import_entries(struct api_request *req, struct api_response *resp, enum decision_list list)
+{
+	struct list_request rq = { .list = list, .origin = GUARD_ORIGIN_FILE };
+	const char *force = api_query(req, "force"), *ttl = api_query(req, "ttl");
+	json_t *ttl_j = ttl ? json_string(ttl) : NULL;
+	struct import_result res;
+	char err[256];
+	bool ok;
+	int e;
+
+	ok = parse_ttl_reason(ttl_j, api_query(req, "reason"), &rq, resp);
+	json_decref(ttl_j);
+	if (!ok)
+		return;
+	rq.force = force && streq(force, "1");
+	e = lists_import(&agent.lists, &rq, req->raw, req->raw_len, &req->actor, &res, err, sizeof(err));
+	resp->json = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "lines", (json_int_t)res.lines,
+			       "accepted", (json_int_t)res.accepted, "duplicate", (json_int_t)res.duplicate,
+			       "rejected", (json_int_t)res.rejected, "normalised", (json_int_t)res.normalised,
+			       "rejects", res.rejects);
+	json_object_set_new(resp->json, "timing_ms", json_pack("{s:I, s:I}", "parse_and_store",
+			    (json_int_t)res.parse_store_ms, "kernel", (json_int_t)res.kernel_ms));
+	if (e) {
+		resp->status = status_of(e);
+		json_object_set_new(resp->json, "error", json_string(err));
+	}
+}
+
+static void post_block(struct api_request *req, struct api_response *resp) { add_entry(req, resp, LIST_BLOCK); }
+static void post_allow(struct api_request *req, struct api_response *resp) { add_entry(req, resp, LIST_ALLOW); }
+static void post_unblock(struct api_request *req, struct api_response *resp) { remove_entry(req, resp, LIST_BLOCK); }
+static void post_unallow(struct api_request *req, struct api_response *resp) { remove_entry(req, resp, LIST_ALLOW); }
+static void post_block_import(struct api_request *req, struct api_response *resp) { import_entries(req, resp, LIST_BLOCK); }
+static void post_allow_import(struct api_request *req, struct api_response *resp) { import_entries(req, resp, LIST_ALLOW); }
+
+static void get_lists(struct api_request *req, struct api_response *resp)
+{
+	const char *which = api_query(req, "list"), *lim = api_query(req, "limit");
+	uint64_t limit = 10000;
+	int list = -1;
+
+	if (which && !streq(which, "block") && !streq(which, "allow")) {
+		api_error(resp, 400, "list must be block or allow, not '%s'", which);
+		return;
+	}
+	if (which)
+		list = streq(which, "allow") ? LIST_ALLOW : LIST_BLOCK;
+	if (lim && (parse_u64(lim, &limit) || !limit)) {
+		api_error(resp, 400, "limit must be a positive number, not '%s'", lim);
+		return;
+	}
+	resp->json = lists_json(&agent.lists, list, (size_t)limit);
+}
+
 const struct api_route agent_routes[] = {
-	{ "GET", "/v1/status", false, get_status, NULL },
-	{ "GET", "/v1/progs", false, get_progs, NULL },
-	{ "GET", "/v1/config", false, get_config, NULL },
-	{ "POST", "/v1/config/reload", true, post_reload, "config.reload" },
-	{ "GET", "/v1/probe", false, get_probe, NULL },
-	{ "GET", "/v1/audit", true, get_audit, "audit.read" },
-	{ "GET", "/v1/guard", false, get_guard, NULL },
-	{ "POST", "/v1/guard/mode", true, post_guard_mode, "guard.mode" },
-	{ "GET", "/metrics", false, get_metrics, NULL },
+	{ .method = "GET", .path = "/v1/status", .fn = get_status },
+	{ .method = "GET", .path = "/v1/progs", .fn = get_progs },
+	{ .method = "GET", .path = "/v1/config", .fn = get_config },
+	{ .method = "POST", .path = "/v1/config/reload", .change = true, .fn = post_reload, .op = "config.reload" },
+	{ .method = "GET", .path = "/v1/probe", .fn = get_probe },
+	{ .method = "GET", .path = "/v1/audit", .change = true, .fn = get_audit, .op = "audit.read" },
+	{ .method = "GET", .path = "/v1/guard", .fn = get_guard },
+	{ .method = "POST", .path = "/v1/guard/mode", .change = true, .fn = post_guard_mode, .op = "guard.mode" },
+	{ .method = "GET", .path = "/v1/guard/lists", .fn = get_lists },
+	{ .method = "POST", .path = "/v1/guard/block", .change = true, .fn = post_block, .op = "block" },
+	{ .method = "POST", .path = "/v1/guard/unblock", .change = true, .fn = post_unblock, .op = "unblock" },
+	{ .method = "POST", .path = "/v1/guard/allow", .change = true, .fn = post_allow, .op = "allow" },
+	{ .method = "POST", .path = "/v1/guard/unallow", .change = true, .fn = post_unallow, .op = "unallow" },
+	{ .method = "POST", .path = "/v1/guard/block/import", .change = true, .fn = post_block_import,
+	  .op = "block.import", .raw = true },
+	{ .method = "POST", .path = "/v1/guard/allow/import", .change = true, .fn = post_allow_import,
+	  .op = "allow.import", .raw = true },
+	{ .method = "GET", .path = "/metrics", .fn = get_metrics },
 	{},
 };

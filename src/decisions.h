@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The decision store: every block and allow entry with its origin, reason, creation time and
+ * expiry, independent of who made it (CLI, configuration, a feed file, the auto-blocker, later
+ * the fleet). It is the agent's authoritative copy: the guard writes it to the kernel, and it is
+ * persisted in the state directory so entries survive a reboot with their remaining TTL.
+ */
+#ifndef AEGIS_DECISIONS_H
+#define AEGIS_DECISIONS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aegis/guard.h"
+#include "cidr.h"
+
+enum decision_list {
+	LIST_BLOCK,
+	LIST_ALLOW,
+};
+
+struct decision {
+	struct cidr cidr;
+	uint8_t list;		/* enum decision_list */
+	uint8_t origin;		/* enum guard_origin */
+	uint8_t used;		/* slot in use (hash table bookkeeping) */
+	uint32_t reason_id;	/* decisions_reason() */
+	uint64_t created_ns;	/* CLOCK_REALTIME */
+	uint64_t expires_ns;	/* CLOCK_REALTIME; 0 = never */
+};
+
+struct decisions {
+	struct decision *slots;
+	size_t cap, count;
+	char **reasons;		/* interned reason strings; id 0 is "" */
+	size_t n_reasons, cap_reasons;
+	uint32_t *reason_index;	/* open-addressing index into reasons, cap_reason_index slots */
+	size_t cap_reason_index;
+	bool dirty;		/* changed since the last save */
+};
+
+extern const char *const origin_names[GUARD_ORIGIN_COUNT];
+int origin_parse(const char *s, enum guard_origin *o);
+const char *list_name(enum decision_list l);
+
+void decisions_init(struct decisions *ds);
+void decisions_free(struct decisions *ds);
+
+/* Interns a reason text; returns its id (0 for NULL or ""). */
+uint32_t decisions_reason_id(struct decisions *ds, const char *reason);
+const char *decisions_reason(const struct decisions *ds, uint32_t id);
+
+/*
+ * Adds or replaces the entry for (list, cidr). Returns 1 when it was new, 0 when it replaced an
+ * entry, -ENOMEM. *old receives the replaced entry when old is non-NULL and it existed.
+ */
+int decisions_put(struct decisions *ds, const struct decision *d, struct decision *old);
+/* Removes (list, cidr): 0, or -ENOENT. *old receives the removed entry. */
+int decisions_del(struct decisions *ds, enum decision_list list, const struct cidr *c,
+		  struct decision *old);
+const struct decision *decisions_get(const struct decisions *ds, enum decision_list list,
+				     const struct cidr *c);
+
+/* Iteration: for (i = 0; (d = decisions_next(ds, &i)); ) */
+const struct decision *decisions_next(const struct decisions *ds, size_t *iter);
+
+/* Writes the store to path atomically (tab-separated lines, one entry each). */
+int decisions_save(struct decisions *ds, const char *path);
+/* Loads entries from path; entries already expired are skipped and counted in *expired. */
+int decisions_load(struct decisions *ds, const char *path, size_t *loaded, size_t *expired);
+
+#endif

@@ -1,0 +1,772 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <bpf/bpf.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "iface.h"
+#include "lists.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_REJECTS_SHOWN 20
+
+struct lpm_key {
+	uint32_t prefixlen;
+	uint8_t addr[16];
+};
+
+static size_t key_len(int family)
+{
+	return family == AF_INET ? sizeof(struct guard_lpm_v4) : sizeof(struct guard_lpm_v6);
+}
+
+static const char *map_name(enum decision_list list, int family)
+{
+	if (list == LIST_ALLOW)
+		return family == AF_INET ? "guard_allow_v4" : "guard_allow_v6";
+	return family == AF_INET ? "guard_block_v4" : "guard_block_v6";
+}
+
+static int list_fd(const struct lists *l, enum decision_list list, int family)
+{
+	return l->guard && l->guard->running ? bpfobj_map_fd(&l->guard->obj, map_name(list, family)) : -1;
+}
+
+static void to_key(const struct cidr *c, struct lpm_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = c->prefixlen;
+	memcpy(k->addr, c->addr, c->family == AF_INET ? 4 : 16);
+}
+
+/* The kernel enforces expiry on CLOCK_BOOTTIME; people and the state file use wall time. */
+static uint64_t realtime_to_boot(uint64_t rt)
+{
+	uint64_t now_rt = now_realtime_ns(), now_boot = now_boottime_ns();
+
+	if (!rt)
+		return 0;
+	return rt > now_rt ? now_boot + (rt - now_rt) : 1;	/* 1: already expired */
+}
+
+static uint64_t boot_to_realtime(uint64_t boot)
+{
+	uint64_t now_rt = now_realtime_ns(), now_boot = now_boottime_ns();
+
+	if (!boot)
+		return 0;
+	return boot > now_boot ? now_rt + (boot - now_boot) : now_rt;
+}
+
+static void to_rule(const struct decision *d, struct guard_rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->created_ns = d->created_ns;
+	r->expires_ns = realtime_to_boot(d->expires_ns);
+	r->reason_id = d->reason_id;
+	r->origin = d->origin;
+}
+
+static void full_list_error(const struct lists *l, enum decision_list list, int family, char *err,
+			    size_t errlen)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	int fd = list_fd(l, list, family);
+
+	bpf_obj_get_info_by_fd(fd, &info, &len);
+	snprintf(err, errlen, "the %s list (%s) is full (%u entries): raise %s", list_name(list),
+		 family == AF_INET ? "IPv4" : "IPv6", info.max_entries,
+		 guard_capacity_key(map_name(list, family)));
+}
+
+/* Writes one entry; an existing kernel entry keeps its hit counters. */
+static int kernel_put(struct lists *l, const struct decision *d, char *err, size_t errlen)
+{
+	int fd = list_fd(l, (enum decision_list)d->list, d->cidr.family);
+	struct guard_rule rule, cur;
+	struct lpm_key key;
+
+	if (fd < 0)
+		return 0;
+	to_key(&d->cidr, &key);
+	to_rule(d, &rule);
+	if (bpf_map_lookup_elem(fd, &key, &cur) == 0) {
+		rule.hit_packets = cur.hit_packets;
+		rule.hit_bytes = cur.hit_bytes;
+		rule.last_hit_ns = cur.last_hit_ns;
+	}
+	if (bpf_map_update_elem(fd, &key, &rule, BPF_ANY)) {
+		int e = -errno;
+
+		if (e == -ENOSPC || e == -E2BIG)
+			full_list_error(l, (enum decision_list)d->list, d->cidr.family, err, errlen);
+		else
+			snprintf(err, errlen, "cannot write %s: %s", map_name((enum decision_list)d->list, d->cidr.family), errstr(e));
+		return e;
+	}
+	return 0;
+}
+
+static int kernel_del(struct lists *l, const struct decision *d)
+{
+	int fd = list_fd(l, (enum decision_list)d->list, d->cidr.family);
+	struct lpm_key key;
+
+	if (fd < 0)
+		return 0;
+	to_key(&d->cidr, &key);
+	if (bpf_map_delete_elem(fd, &key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Many new entries of one (list, family) at once: the batch update costs one syscall per
+ * thousands of entries, which is what makes a million-line feed load in seconds.
+ */
+static int kernel_put_many(struct lists *l, enum decision_list list, int family,
+			   const struct decision *const *ds, size_t n, size_t *written, char *err, size_t errlen)
+{
+	int fd = list_fd(l, list, family);
+	size_t klen = key_len(family), done = 0;
+	_cleanup_free_ uint8_t *keys = NULL;
+	_cleanup_free_ struct guard_rule *vals = NULL;
+
+	*written = 0;
+	if (fd < 0 || !n) {
+		*written = n;
+		return 0;
+	}
+	keys = malloc(n * klen);
+	vals = malloc(n * sizeof(*vals));
+	if (!keys || !vals)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct lpm_key k;
+
+		to_key(&ds[i]->cidr, &k);
+		memcpy(keys + i * klen, &k, klen);
+		to_rule(ds[i], &vals[i]);
+	}
+	while (done < n) {
+		uint32_t count = (uint32_t)(n - done > 65536 ? 65536 : n - done);
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		if (bpf_map_update_batch(fd, keys + done * klen, vals + done, &count, &opts) == 0) {
+			done += count;
+			continue;
+		}
+		done += count;	/* the kernel reports how many went in before the failure */
+		if (errno == ENOSPC || errno == E2BIG) {
+			*written = done;
+			full_list_error(l, list, family, err, errlen);
+			return -ENOSPC;
+		}
+		if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP) {
+			*written = done;
+			snprintf(err, errlen, "batch update of %s: %s", map_name(list, family), strerror(errno));
+			return -errno;
+		}
+		/* No batch support for this map type on this kernel: one at a time. */
+		for (; done < n; done++) {
+			if (bpf_map_update_elem(fd, keys + done * klen, vals + done, BPF_ANY)) {
+				int e = -errno;
+
+				*written = done;
+				if (e == -ENOSPC || e == -E2BIG)
+					full_list_error(l, list, family, err, errlen);
+				else
+					snprintf(err, errlen, "cannot write %s: %s", map_name(list, family), errstr(e));
+				return e;
+			}
+		}
+	}
+	*written = done;
+	return 0;
+}
+
+/* ---- policy checks ---------------------------------------------------------------------- */
+
+/* This host's default gateways, read once per request (an import checks every line). */
+struct gateways {
+	struct cidr v[8];
+	size_t n;
+};
+
+static void read_gateways(struct gateways *gw)
+{
+	gw->n = iface_default_gateways(gw->v, ARRAY_SIZE(gw->v));
+}
+
+static int check_block_safety(const struct list_request *rq, const struct gateways *gw,
+			      const struct cidr *c, char *err, size_t errlen)
+{
+	if (rq->list != LIST_BLOCK || rq->force)
+		return 0;
+	if (cidr_is_default(c)) {
+		snprintf(err, errlen, "blocking %s drops all %s traffic: add --force if you mean it",
+			 c->family == AF_INET ? "0.0.0.0/0" : "::/0", c->family == AF_INET ? "IPv4" : "IPv6");
+		return -EPERM;
+	}
+	for (size_t i = 0; i < gw->n; i++) {
+		if (cidr_contains(c, &gw->v[i])) {
+			char a[CIDR_STRLEN], g[CIDR_STRLEN];
+
+			cidr_format(c, a, sizeof(a));
+			cidr_format(&gw->v[i], g, sizeof(g));
+			snprintf(err, errlen, "%s contains this host's default gateway %s: add --force if you mean it", a, g);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+/* The entry a request makes; `now` and the reason id are the same for a whole import. */
+static void fill_decision(const struct list_request *rq, const struct cidr *c, uint64_t now,
+			  uint32_t reason_id, struct decision *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->cidr = *c;
+	d->list = (uint8_t)rq->list;
+	d->origin = (uint8_t)rq->origin;
+	d->created_ns = now;
+	d->expires_ns = rq->ttl_ns ? now + rq->ttl_ns : 0;
+	d->reason_id = reason_id;
+}
+
+static json_t *decision_details(const struct lists *l, const struct decision *d)
+{
+	return json_pack("{s:s, s:s, s:I}", "origin", origin_names[d->origin], "reason",
+			 decisions_reason(&l->store, d->reason_id), "ttl_seconds",
+			 (json_int_t)(d->expires_ns ? (d->expires_ns - d->created_ns) / NSEC_PER_SEC : 0));
+}
+
+int lists_add(struct lists *l, const struct list_request *rq, const struct cidr *c, bool host_bits,
+	      const struct actor *who, char *note, size_t notelen, char *err, size_t errlen)
+{
+	const struct decision *cur = decisions_get(&l->store, rq->list, c);
+	struct decision d, old;
+	char text[CIDR_STRLEN];
+	int e, put;
+
+	struct gateways gw;
+
+	cidr_format(c, text, sizeof(text));
+	note[0] = '\0';
+	if (host_bits)
+		snprintf(note, notelen, "host bits set: normalised to %s", text);
+	read_gateways(&gw);
+	e = check_block_safety(rq, &gw, c, err, errlen);
+	if (!e && cur && cur->origin == GUARD_ORIGIN_CONFIG && rq->origin != GUARD_ORIGIN_CONFIG) {
+		snprintf(err, errlen, "%s is in the %s list from the configuration file: change it there",
+			 text, list_name(rq->list));
+		e = -EEXIST;
+	}
+	if (e) {
+		audit_log(who, list_name(rq->list), text, e, err, NULL);
+		return e;
+	}
+	fill_decision(rq, c, now_realtime_ns(), decisions_reason_id(&l->store, rq->reason), &d);
+	put = decisions_put(&l->store, &d, &old);
+	if (put < 0) {
+		snprintf(err, errlen, "out of memory");
+		return put;
+	}
+	e = kernel_put(l, &d, err, errlen);
+	if (e) {
+		if (put == 1)
+			decisions_del(&l->store, rq->list, c, NULL);
+		else
+			decisions_put(&l->store, &old, NULL);
+	}
+	audit_log(who, list_name(rq->list), text, e, e ? err : NULL, decision_details(l, &d));
+	return e;
+}
+
+int lists_remove(struct lists *l, enum decision_list list, const struct cidr *c,
+		 const struct actor *who, char *err, size_t errlen)
+{
+	const struct decision *cur = decisions_get(&l->store, list, c);
+	const char *op = list == LIST_ALLOW ? "unallow" : "unblock";
+	struct decision old;
+	char text[CIDR_STRLEN];
+	int e = 0;
+
+	cidr_format(c, text, sizeof(text));
+	if (!cur) {
+		snprintf(err, errlen, "%s is not in the %s list", text, list_name(list));
+		e = -ENOENT;
+	} else if (cur->origin == GUARD_ORIGIN_CONFIG) {
+		snprintf(err, errlen, "%s is in the %s list from the configuration file: remove it there",
+			 text, list_name(list));
+		e = -EPERM;
+	} else {
+		old = *cur;
+		e = kernel_del(l, &old);
+		if (e)
+			snprintf(err, errlen, "cannot remove %s from the kernel: %s", text, errstr(e));
+		else
+			decisions_del(&l->store, list, c, NULL);
+	}
+	audit_log(who, op, text, e, e ? err : NULL, NULL);
+	return e;
+}
+
+/* ---- bulk import ------------------------------------------------------------------------ */
+
+static void reject(struct import_result *res, size_t line, const char *text, const char *why)
+{
+	res->rejected++;
+	if (json_array_size(res->rejects) < MAX_REJECTS_SHOWN)
+		json_array_append_new(res->rejects, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)line,
+							      "text", text, "error", why));
+}
+
+/* The first field of a feed line, comments (# and ;) and blanks removed; NULL when none. */
+static char *feed_token(char *line)
+{
+	char *end;
+
+	line[strcspn(line, "#;")] = '\0';
+	while (isspace((unsigned char)*line))
+		line++;
+	if (!*line)
+		return NULL;
+	for (end = line; *end && !isspace((unsigned char)*end); end++)
+		;
+	*end = '\0';
+	return line;
+}
+
+struct pending {
+	const struct decision **v[2][2];	/* [list][v6] */
+	size_t n[2][2], cap[2][2];
+};
+
+static int pending_push(struct pending *p, const struct decision *d)
+{
+	int a = d->list, b = d->cidr.family == AF_INET6;
+
+	if (p->n[a][b] == p->cap[a][b]) {
+		size_t ncap = p->cap[a][b] ? p->cap[a][b] * 2 : 4096;
+		const struct decision **nv = realloc(p->v[a][b], ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		p->v[a][b] = nv;
+		p->cap[a][b] = ncap;
+	}
+	p->v[a][b][p->n[a][b]++] = d;
+	return 0;
+}
+
+static void pending_free(struct pending *p)
+{
+	for (int a = 0; a < 2; a++)
+		for (int b = 0; b < 2; b++)
+			free(p->v[a][b]);
+}
+
+static int parse_feed(struct lists *l, const struct list_request *rq, char *text,
+		      struct import_result *res, struct cidr **out, size_t *nout)
+{
+	size_t cap = 0, lineno = 0;
+	struct gateways gw;
+
+	read_gateways(&gw);
+	*out = NULL;
+	*nout = 0;
+	for (char *line = text, *next; line && *line; line = next) {
+		char why[160], orig[96];
+		struct cidr c;
+		bool host_bits;
+		char *tok;
+
+		/* By hand, not strtok: blank lines must still count for the line numbers. */
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		snprintf(orig, sizeof(orig), "%s", line);
+		orig[strcspn(orig, "\r")] = '\0';
+		tok = feed_token(line);
+		if (!tok)
+			continue;
+		res->lines++;
+		if (cidr_parse(tok, &c, &host_bits, why, sizeof(why))) {
+			reject(res, lineno, orig, why);
+			continue;
+		}
+		if (check_block_safety(rq, &gw, &c, why, sizeof(why))) {
+			reject(res, lineno, orig, why);
+			continue;
+		}
+		res->normalised += host_bits;
+		if (*nout == cap) {
+			struct cidr *nc = realloc(*out, (cap ? cap * 2 : 4096) * sizeof(*nc));
+
+			if (!nc)
+				return -ENOMEM;
+			*out = nc;
+			cap = cap ? cap * 2 : 4096;
+		}
+		(*out)[(*nout)++] = c;
+	}
+	(void)l;
+	return 0;
+}
+
+int lists_import(struct lists *l, const struct list_request *rq, const char *text, size_t len,
+		 const struct actor *who, struct import_result *res, char *err, size_t errlen)
+{
+	_cleanup_free_ char *copy = strndup(text, len);
+	_cleanup_free_ struct cidr *cidrs = NULL;
+	_cleanup_free_ bool *fresh = NULL;
+	struct pending p = {};
+	size_t n = 0;
+	int e;
+
+	memset(res, 0, sizeof(*res));
+	res->rejects = json_array();
+	if (!copy)
+		return -ENOMEM;
+	uint64_t now = now_realtime_ns(), t0 = now_monotonic_ns(), t1, t2;
+	uint32_t reason_id = decisions_reason_id(&l->store, rq->reason);
+
+	e = parse_feed(l, rq, copy, res, &cidrs, &n);
+	fresh = n ? calloc(n, sizeof(*fresh)) : NULL;
+	if (n && !fresh)
+		e = -ENOMEM;
+	for (size_t i = 0; !e && i < n; i++) {
+		struct decision d;
+
+		if (decisions_get(&l->store, rq->list, &cidrs[i])) {
+			res->duplicate++;	/* already listed, or earlier in this file */
+			continue;
+		}
+		fill_decision(rq, &cidrs[i], now, reason_id, &d);
+		e = decisions_put(&l->store, &d, NULL) < 0 ? -ENOMEM : 0;
+		fresh[i] = true;
+	}
+	/* Pointers into the store are taken only now: inserting may have moved its entries. */
+	for (size_t i = 0; !e && i < n; i++)
+		if (fresh[i])
+			e = pending_push(&p, decisions_get(&l->store, rq->list, &cidrs[i]));
+	t1 = now_monotonic_ns();
+	if (e) {
+		snprintf(err, errlen, "out of memory");
+	} else {
+		for (int b = 0; b < 2 && !e; b++) {
+			size_t written;
+
+			e = kernel_put_many(l, rq->list, b ? AF_INET6 : AF_INET, p.v[rq->list][b],
+					    p.n[rq->list][b], &written, err, errlen);
+			res->accepted += written;
+			/* What did not reach the kernel is not kept either. */
+			for (size_t i = written; e && i < p.n[rq->list][b]; i++)
+				decisions_del(&l->store, rq->list, &p.v[rq->list][b][i]->cidr, NULL);
+		}
+	}
+	pending_free(&p);
+	t2 = now_monotonic_ns();
+	res->parse_store_ms = (t1 - t0) / NSEC_PER_MSEC;
+	res->kernel_ms = (t2 - t1) / NSEC_PER_MSEC;
+	audit_log(who, rq->list == LIST_ALLOW ? "allow.import" : "block.import", origin_names[rq->origin],
+		  e, e ? err : NULL,
+		  json_pack("{s:I, s:I, s:I, s:I, s:s}", "accepted", (json_int_t)res->accepted,
+			    "duplicate", (json_int_t)res->duplicate, "rejected", (json_int_t)res->rejected,
+			    "lines", (json_int_t)res->lines, "reason", rq->reason ? rq->reason : ""));
+	return e;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------- */
+
+/* Entries the kernel holds that the store does not know (state file lost): taken in. */
+static void adopt_kernel_entries(struct lists *l, enum decision_list list, int family)
+{
+	int fd = list_fd(l, list, family);
+	struct lpm_key key, next;
+	struct guard_rule rule;
+	void *prev = NULL;
+	size_t n = 0;
+
+	if (fd < 0)
+		return;
+	memset(&next, 0, sizeof(next));
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct decision d = { .list = (uint8_t)list };
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &rule))
+			continue;
+		d.cidr.family = family;
+		d.cidr.prefixlen = (uint8_t)key.prefixlen;
+		memcpy(d.cidr.addr, key.addr, family == AF_INET ? 4 : 16);
+		if (decisions_get(&l->store, list, &d.cidr))
+			continue;
+		d.origin = rule.origin < GUARD_ORIGIN_COUNT ? rule.origin : GUARD_ORIGIN_CLI;
+		d.created_ns = rule.created_ns;
+		d.expires_ns = boot_to_realtime(rule.expires_ns);
+		if (decisions_put(&l->store, &d, NULL) == 1)
+			n++;
+	}
+	if (n)
+		pr_warn("guard: %zu %s-list entries were in the kernel but not in the state file; kept "
+			"(their reasons are unknown)", n, list_name(list));
+}
+
+/* Store entries missing from the kernel (fresh maps after a cleanup or reboot): written back. */
+int lists_restore(struct lists *l)
+{
+	struct pending p = {};
+	const struct decision *d;
+	size_t it = 0;
+	int e = 0;
+	char err[256];
+
+	while (!e && (d = decisions_next(&l->store, &it))) {
+		int fd = list_fd(l, (enum decision_list)d->list, d->cidr.family);
+		struct lpm_key key;
+		struct guard_rule r;
+
+		to_key(&d->cidr, &key);
+		if (fd >= 0 && bpf_map_lookup_elem(fd, &key, &r))
+			e = pending_push(&p, d);
+	}
+	for (int a = 0; a < 2 && !e; a++)
+		for (int b = 0; b < 2 && !e; b++) {
+			size_t written;
+
+			e = kernel_put_many(l, (enum decision_list)a, b ? AF_INET6 : AF_INET, p.v[a][b],
+					    p.n[a][b], &written, err, sizeof(err));
+			if (e)
+				pr_err("guard: restoring the %s list: %s", list_name((enum decision_list)a), err);
+			else if (written)
+				pr_info("guard: restored %zu %s-list entries from %s", written,
+					list_name((enum decision_list)a), l->state_file);
+		}
+	pending_free(&p);
+	return e;
+}
+
+int lists_start(struct lists *l, struct guard *g, const struct aegis_config *cfg)
+{
+	size_t loaded = 0, expired = 0;
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	decisions_init(&l->store);
+	l->guard = g;
+	snprintf(l->state_file, sizeof(l->state_file), "%s/decisions.tsv", cfg->state_dir);
+	err = decisions_load(&l->store, l->state_file, &loaded, &expired);
+	if (err == -EBADMSG)
+		pr_warn("guard: %s has lines that are not entries; they were skipped", l->state_file);
+	else if (err && err != -ENOENT)
+		return pr_err_errno(err, "guard: cannot read %s", l->state_file);
+	if (loaded || expired)
+		pr_info("guard: %zu list entries from %s (%zu expired while the agent was down)", loaded,
+			l->state_file, expired);
+	for (int a = 0; a < 2; a++) {
+		adopt_kernel_entries(l, (enum decision_list)a, AF_INET);
+		adopt_kernel_entries(l, (enum decision_list)a, AF_INET6);
+	}
+	err = lists_restore(l);
+	if (!err)
+		err = lists_sync_config(l, cfg);
+	return err;
+}
+
+static bool configured(const struct cfg_cidr *v, size_t n, const struct cidr *c)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].cidr.family == c->family && v[i].cidr.prefixlen == c->prefixlen &&
+		    memcmp(v[i].cidr.addr, c->addr, c->family == AF_INET ? 4 : 16) == 0)
+			return true;
+	return false;
+}
+
+int lists_sync_config(struct lists *l, const struct aegis_config *cfg)
+{
+	const struct cfg_cidr *want[2] = { cfg->guard_block, cfg->guard_allow };
+	size_t nwant[2] = { cfg->n_guard_block, cfg->n_guard_allow };
+	struct list_request rq = { .origin = GUARD_ORIGIN_CONFIG, .force = true, .reason = "configuration" };
+	const struct decision *d;
+	struct {
+		struct cidr cidr;
+		uint8_t list;
+	} stale[256];
+	size_t it, nstale;
+	char note[128], err[256];
+	int e;
+
+	/* Entries the configuration no longer has; collected first, the walk must not see deletes. */
+	do {
+		nstale = 0;
+		it = 0;
+		while ((d = decisions_next(&l->store, &it)) && nstale < ARRAY_SIZE(stale)) {
+			if (d->origin != GUARD_ORIGIN_CONFIG || configured(want[d->list], nwant[d->list], &d->cidr))
+				continue;
+			stale[nstale].cidr = d->cidr;
+			stale[nstale++].list = d->list;
+		}
+		for (size_t i = 0; i < nstale; i++) {
+			enum decision_list list = (enum decision_list)stale[i].list;
+			struct decision old;
+			char text[CIDR_STRLEN];
+
+			if (decisions_del(&l->store, list, &stale[i].cidr, &old))
+				continue;
+			kernel_del(l, &old);
+			cidr_format(&stale[i].cidr, text, sizeof(text));
+			audit_log(&actor_config, list == LIST_ALLOW ? "unallow" : "unblock", text, 0, NULL, NULL);
+		}
+	} while (nstale == ARRAY_SIZE(stale));
+	for (int a = 0; a < 2; a++) {
+		rq.list = (enum decision_list)a;
+		for (size_t i = 0; i < nwant[a]; i++) {
+			const struct decision *cur = decisions_get(&l->store, rq.list, &want[a][i].cidr);
+
+			if (cur && cur->origin == GUARD_ORIGIN_CONFIG)
+				continue;
+			e = lists_add(l, &rq, &want[a][i].cidr, false, &actor_config, note, sizeof(note), err, sizeof(err));
+			if (e)
+				return pr_err_errno(e, "guard: %s list entry from line %d: %s", list_name(rq.list),
+						    want[a][i].line, err);
+		}
+	}
+	return 0;
+}
+
+void lists_stop(struct lists *l)
+{
+	if (l->store.dirty) {
+		int err = decisions_save(&l->store, l->state_file);
+
+		if (err)
+			pr_err_errno(err, "guard: cannot save the lists to %s", l->state_file);
+	}
+	decisions_free(&l->store);
+}
+
+void lists_tick(struct lists *l)
+{
+	uint64_t now = now_realtime_ns();
+	json_t *gone = json_array();
+	struct cidr due[512];
+	uint8_t due_list[512];
+	size_t n, total = 0;
+
+	/* Expired entries are already misses in the kernel; this frees their space. */
+	do {
+		const struct decision *d;
+		size_t it = 0;
+
+		n = 0;
+		while ((d = decisions_next(&l->store, &it)) && n < ARRAY_SIZE(due))
+			if (d->expires_ns && d->expires_ns <= now) {
+				due[n] = d->cidr;
+				due_list[n++] = d->list;
+			}
+		for (size_t i = 0; i < n; i++) {
+			struct decision old;
+
+			if (decisions_del(&l->store, (enum decision_list)due_list[i], &due[i], &old))
+				continue;
+			kernel_del(l, &old);
+			if (json_array_size(gone) < 20) {
+				char text[CIDR_STRLEN];
+
+				cidr_format(&due[i], text, sizeof(text));
+				json_array_append_new(gone, json_pack("{s:s, s:s}", "list",
+					list_name((enum decision_list)due_list[i]), "cidr", text));
+			}
+			total++;
+		}
+	} while (n == ARRAY_SIZE(due));
+	if (total)
+		audit_log(&actor_agent, "expire", "guard lists", 0, NULL,
+			  json_pack("{s:I, s:o}", "count", (json_int_t)total, "entries", gone));
+	else
+		json_decref(gone);
+	if (l->store.dirty && now - l->last_save_ns >= NSEC_PER_SEC) {
+		int err = decisions_save(&l->store, l->state_file);
+
+		if (err)
+			log_once(LOG_LVL_ERROR, "lists-save", "guard: cannot save the lists to %s: %s",
+				 l->state_file, errstr(err));
+		l->last_save_ns = now;
+	}
+}
+
+static int cmp_decisions(const void *pa, const void *pb)
+{
+	const struct decision *a = *(const struct decision *const *)pa, *b = *(const struct decision *const *)pb;
+
+	if (a->list != b->list)
+		return a->list - b->list;
+	if (a->cidr.family != b->cidr.family)
+		return a->cidr.family - b->cidr.family;
+	int c = memcmp(a->cidr.addr, b->cidr.addr, 16);
+
+	return c ? c : a->cidr.prefixlen - b->cidr.prefixlen;
+}
+
+json_t *lists_json(struct lists *l, int list, size_t limit)
+{
+	_cleanup_free_ const struct decision **v = calloc(l->store.count + 1, sizeof(*v));
+	json_t *entries = json_array();
+	uint64_t now = now_realtime_ns();
+	const struct decision *d;
+	size_t it = 0, n = 0;
+
+	if (!v)
+		return json_pack("{s:o, s:I, s:b}", "entries", entries, "total", (json_int_t)0, "truncated", 0);
+	while ((d = decisions_next(&l->store, &it)))
+		if (list < 0 || d->list == list)
+			v[n++] = d;
+	qsort(v, n, sizeof(*v), cmp_decisions);
+	for (size_t i = 0; i < n && i < limit; i++) {
+		int fd = list_fd(l, (enum decision_list)v[i]->list, v[i]->cidr.family);
+		struct guard_rule r = {};
+		struct lpm_key key;
+		char text[CIDR_STRLEN], created[40];
+		json_t *e;
+
+		to_key(&v[i]->cidr, &key);
+		if (fd >= 0)
+			bpf_map_lookup_elem(fd, &key, &r);
+		cidr_format(&v[i]->cidr, text, sizeof(text));
+		format_rfc3339(v[i]->created_ns, created, sizeof(created));
+		e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "list", list_name((enum decision_list)v[i]->list),
+			      "cidr", text, "origin", origin_names[v[i]->origin], "reason",
+			      decisions_reason(&l->store, v[i]->reason_id), "created", created,
+			      "hit_packets", (json_int_t)r.hit_packets, "hit_bytes", (json_int_t)r.hit_bytes);
+		if (v[i]->expires_ns) {
+			char exp[40];
+
+			format_rfc3339(v[i]->expires_ns, exp, sizeof(exp));
+			json_object_set_new(e, "expires", json_string(exp));
+			json_object_set_new(e, "ttl_remaining_seconds",
+					    json_integer(v[i]->expires_ns > now ? (json_int_t)((v[i]->expires_ns - now) / NSEC_PER_SEC) : 0));
+		} else {
+			json_object_set_new(e, "expires", json_null());
+			json_object_set_new(e, "ttl_remaining_seconds", json_null());
+		}
+		if (r.last_hit_ns) {
+			char last[40];
+
+			uint64_t boot_now = now_boottime_ns();
+
+			/* A boot-clock instant in the past, on the wall clock. */
+			format_rfc3339(now - (boot_now > r.last_hit_ns ? boot_now - r.last_hit_ns : 0), last, sizeof(last));
+			json_object_set_new(e, "last_hit", json_string(last));
+		}
+		json_array_append_new(entries, e);
+	}
+	return json_pack("{s:o, s:I, s:b}", "entries", entries, "total", (json_int_t)n, "truncated", n > limit);
+}
