@@ -70,4 +70,16 @@ kill -HUP "$AGENT_PID"
 sleep 0.5
 check "a config entry removed on reload stops blocking" in_cli ping -c 2 -W 1 -q "$ADDR_SRV"
 check "list changes from the configuration are audited" bash -c "grep -q '\"op\":\"block\",\"object\":\"$ADDR_CLI/32\"' '$TMP/audit.jsonl' && grep -q '\"op\":\"unblock\",\"object\":\"$ADDR_CLI/32\"' '$TMP/audit.jsonl'"
+
+# A capacity change cannot resize pinned maps: the reload and a restart say what to do.
+GUARD_MODE=block write_config "  capacity:
+    block_v4: 5000"
+kill -HUP "$AGENT_PID"
+sleep 0.5
+check "a capacity change on reload is refused with the advice" grep -q "guard.capacity.block_v4 is 5000 but the pinned guard_block_v4 holds 1000000 entries: a new capacity needs .aegis agent --cleanup." "$TMP/agent.log"
+stop_agent_kill
+if start_agent; then fail "a restart with a new capacity is refused" "it started"; else pass "a restart with a new capacity is refused"; fi
+"$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null
+if start_agent; then pass "after --cleanup the new capacity takes effect"; else fail "after --cleanup the new capacity takes effect" "$(tail -3 "$TMP/agent.log")"; fi
+jcheck "the block list has the new capacity" '[.maps[] | select(.name == "guard_block_v4" and .max_entries == 5000)] | length == 1' progs --json
 finish
