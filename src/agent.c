@@ -26,6 +26,7 @@
 #include "bpfobj.h"
 #include "cli.h"
 #include "config.h"
+#include "events.h"
 #include "guard.h"
 #include "log.h"
 #include "mounts.h"
@@ -267,6 +268,11 @@ static void on_signal(void)
 	}
 }
 
+static void wake_waiting_readers(void)
+{
+	api_wake(agent.api);
+}
+
 static void on_tick(void)
 {
 	uint64_t expirations;
@@ -274,6 +280,8 @@ static void on_tick(void)
 	if (read(agent.timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_once(LOG_LVL_WARN, "timerfd", "timerfd read: %s", strerror(errno));
 	lists_tick(&agent.lists);
+	/* Long-polling readers whose wait ran out answer now. */
+	api_wake(agent.api);
 }
 
 static int run_loop(void)
@@ -306,6 +314,7 @@ static void shutdown_agent(void)
 	bool detach = agent.cfg.on_exit == EXIT_DETACH;
 	bool had_datapath = agent.guard.running;
 
+	events_set_notify(NULL);
 	api_stop(agent.api);
 	agent.api = NULL;
 	lists_stop(&agent.lists);
@@ -327,6 +336,7 @@ static void shutdown_agent(void)
 		close(agent.lock_fd);
 	config_free(&agent.cfg);
 	audit_close();
+	events_free();
 }
 
 /* `aegis agent --cleanup`: everything aegis put in the kernel goes, the audit log stays. */
@@ -453,6 +463,8 @@ int cmd_agent(int argc, char **argv)
 		err = api_start(&agent.api, &agent.cfg, agent_routes);
 	if (!err)
 		err = setup_loop();
+	if (!err)
+		events_set_notify(wake_waiting_readers);
 	if (!err) {
 		pr_info("ready: pid %d, API on %s", (int)getpid(), agent.cfg.socket_path);
 		err = run_loop();

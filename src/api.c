@@ -18,6 +18,7 @@
 #include "util.h"
 
 #define MAX_PEER_GROUPS 64
+#define MAX_WAITING 256
 
 struct listener {
 	struct MHD_Daemon *mhd;
@@ -33,6 +34,8 @@ struct api_server {
 	char token[256];
 	gid_t admin_gid;
 	bool have_admin_gid;
+	struct MHD_Connection *waiting[MAX_WAITING];
+	size_t n_waiting;
 };
 
 /* Per-connection request state while MHD hands us the body in pieces. */
@@ -40,6 +43,7 @@ struct conn_ctx {
 	char *buf;
 	size_t len;
 	bool too_big;
+	uint64_t wait_until;
 };
 
 unsigned api_error(struct api_response *resp, unsigned status, const char *fmt, ...)
@@ -180,7 +184,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_res
 static void dispatch(struct api_server *s, const struct listener *l, struct MHD_Connection *conn,
 		     const char *method, const char *url, struct conn_ctx *ctx, struct api_response *resp)
 {
-	struct api_request req = { .method = method, .path = url, .conn = conn };
+	struct api_request req = { .method = method, .path = url, .conn = conn,
+				   .wait_until = &ctx->wait_until };
 	const struct api_route *route;
 	bool path_known;
 	json_error_t jerr;
@@ -260,6 +265,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	dispatch(s, l, conn, method, url, ctx, &resp);
+	if (resp.status == API_SUSPEND) {
+		if (s->n_waiting < MAX_WAITING) {
+			s->waiting[s->n_waiting++] = conn;
+			MHD_suspend_connection(conn);
+			return MHD_YES;
+		}
+		api_error(&resp, 503, "too many waiting requests (%d)", MAX_WAITING);
+	}
 	return send_response(conn, &resp);
 }
 
@@ -383,7 +396,7 @@ static int start_listener(struct api_server *s, int fd, bool tcp)
 
 	l->tcp = tcp;
 	l->srv = s;
-	l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
+	l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, l,
 				  MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 				  NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);
@@ -473,10 +486,26 @@ int api_timeout_ms(struct api_server *s)
 	return best;
 }
 
+void api_wake(struct api_server *s)
+{
+	size_t n = s ? s->n_waiting : 0;
+
+	if (!n)
+		return;
+	/* Resumed handlers may suspend again and refill the list: take it first. */
+	struct MHD_Connection *conns[MAX_WAITING];
+
+	memcpy(conns, s->waiting, n * sizeof(conns[0]));
+	s->n_waiting = 0;
+	for (size_t i = 0; i < n; i++)
+		MHD_resume_connection(conns[i]);
+}
+
 void api_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	api_wake(s);	/* MHD must not be stopped with suspended connections */
 	for (int i = 0; i < s->n; i++)
 		MHD_stop_daemon(s->l[i].mhd);
 	if (s->socket_path[0])

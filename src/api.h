@@ -25,7 +25,11 @@ struct api_request {
 	size_t raw_len;
 	struct actor actor;
 	bool privileged;	/* root, the admin group, or the TCP token */
+	uint64_t *wait_until;	/* per connection, 0 on the first call: for long polls */
 };
+
+/* A handler sets resp->status to this to wait: it is called again after api_wake(). */
+#define API_SUSPEND 0
 
 struct api_response {
 	unsigned status;
@@ -65,6 +69,8 @@ int api_poll_fds(struct api_server *s, int *fds, int max);
 void api_run(struct api_server *s);
 /* Milliseconds until the API needs api_run() again (-1: no deadline). */
 int api_timeout_ms(struct api_server *s);
+/* Calls every waiting (suspended) request's handler again: new events, or a deadline. */
+void api_wake(struct api_server *s);
 void api_stop(struct api_server *s);
 
 #endif

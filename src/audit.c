@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "events.h"
 #include "log.h"
 #include "util.h"
 
@@ -87,7 +88,8 @@ void audit_log(const struct actor *who, const char *op, const char *object, int 
 		json_decref(details);
 	}
 	line = json_dumps(rec, JSON_COMPACT);
-	json_decref(rec);
+	/* Every audit record is also an event, so `aegis events --follow` shows changes live. */
+	events_publish("audit", rec);
 	if (!line)
 		return;
 	pr_debug("audit: %s", line);

@@ -52,6 +52,14 @@ static const struct command commands[] = {
 	{ "list", cmd_list, "list [blocks|allows] [--limit N] [--json]",
 	  "The entries with origin (cli, config, file, auto), remaining TTL, hit packets and bytes, and\n"
 	  "reason; sorted by address; at most N (default 10000)." },
+	{ "events", cmd_events, "events [--follow] [--json] [--type T,...] [--tail N]",
+	  "The agent's event stream: audit records (type audit: every load, attach, list change,\n"
+	  "reload and refusal) and, as the datapath grows them, drop samples and auto-blocks.\n"
+	  "  --follow, -f    keep reading as events arrive (long polling; no busy loop)\n"
+	  "  --json          one JSON object per line\n"
+	  "  --type T,...    only these types\n"
+	  "  --tail N        start with the last N kept events (default 20)\n"
+	  "Events missed because the agent's ring (65536) moved on are counted on stderr." },
 	{ "audit", cmd_audit, "audit [-n N] [--json]",
 	  "The last N records of the agent's audit log (default 20)." },
 };

@@ -6,6 +6,7 @@
 
 #include "agent.h"
 #include "bpfinfo.h"
+#include "events.h"
 #include "lists.h"
 #include "log.h"
 #include "probe.h"
@@ -325,6 +326,57 @@ static void get_metrics(struct api_request *req, struct api_response *resp)
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* ---- events ------------------------------------------------------------------------ */
+
+#define EVENTS_MAX_WAIT_S 60
+
+static bool query_u64(struct api_request *req, const char *key, uint64_t max, uint64_t *out,
+		      struct api_response *resp)
+{
+	const char *v = api_query(req, key);
+
+	if (!v)
+		return true;
+	if (parse_u64(v, out) || *out > max) {
+		api_error(resp, 400, "%s must be a number 0..%llu, not '%s'", key, (unsigned long long)max, v);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Long poll: with wait=S and nothing new, the request waits (suspended, no thread) until an
+ * event arrives or S seconds pass. Clients follow with since=<next>.
+ */
+static void get_events(struct api_request *req, struct api_response *resp)
+{
+	uint64_t since = 0, tail = 0, wait = 0, limit = 1000, next, missed;
+	const char *types = api_query(req, "type");
+	json_t *evs;
+
+	if (!query_u64(req, "since", UINT64_MAX, &since, resp) ||
+	    !query_u64(req, "tail", EVENTS_KEPT, &tail, resp) ||
+	    !query_u64(req, "wait", EVENTS_MAX_WAIT_S, &wait, resp) ||
+	    !query_u64(req, "limit", 10000, &limit, resp))
+		return;
+	if (api_query(req, "tail"))
+		since = events_tail_seq((size_t)tail);
+	evs = events_read(since, types, (size_t)limit, &next, &missed);
+	if (!json_array_size(evs) && wait) {
+		uint64_t now = now_monotonic_ns();
+
+		if (!*req->wait_until)
+			*req->wait_until = now + wait * NSEC_PER_SEC;
+		if (now < *req->wait_until) {
+			json_decref(evs);
+			resp->status = API_SUSPEND;
+			return;
+		}
+	}
+	resp->json = json_pack("{s:o, s:I, s:I}", "events", evs, "next", (json_int_t)next, "missed",
+			       (json_int_t)missed);
+}
+
 /* ---- block and allow lists ---------------------------------------------------------- */
 
 #define MAX_REASON 256
@@ -527,6 +579,7 @@ const struct api_route agent_routes[] = {
 	  .op = "block.import", .raw = true },
 	{ .method = "POST", .path = "/v1/guard/allow/import", .change = true, .fn = post_allow_import,
 	  .op = "allow.import", .raw = true },
+	{ .method = "GET", .path = "/v1/events", .change = true, .fn = get_events, .op = "events.read" },
 	{ .method = "GET", .path = "/metrics", .fn = get_metrics },
 	{},
 };

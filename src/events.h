@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The agent's event stream: audit records, and (from the datapath) drop samples and auto-blocks,
+ * kept in a bounded in-memory ring with sequence numbers. Readers ask for what came after a
+ * sequence number and learn how many they missed when the ring moved past them: losses are
+ * counted, never silent.
+ */
+#ifndef AEGIS_EVENTS_H
+#define AEGIS_EVENTS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#define EVENTS_KEPT 65536
+
+/* Adds "seq", "type" and "time" to ev (stolen) and keeps it; wakes waiting readers. */
+void events_publish(const char *type, json_t *ev);
+/* Called after each publish (the API wakes its long-polling readers). */
+void events_set_notify(void (*fn)(void));
+
+/*
+ * Events with seq >= since (0: the oldest kept) whose type is in `types` (comma-separated,
+ * NULL: all), at most max. *next is the seq to ask for next; *missed counts events that were
+ * dropped from the ring before this reader got them.
+ */
+json_t *events_read(uint64_t since, const char *types, size_t max, uint64_t *next, uint64_t *missed);
+/* The seq the next event will get. */
+uint64_t events_next_seq(void);
+/* The seq of the last n kept events, for "show the recent ones, then follow". */
+uint64_t events_tail_seq(size_t n);
+void events_free(void);
+
+#endif
