@@ -70,8 +70,10 @@ static uint64_t count_entries(int fd, const struct map_stats *st)
 
 	if (is_array(st->type))
 		return st->max_entries;
-	if (st->type == BPF_MAP_TYPE_RINGBUF || st->key_size > sizeof(key))
-		return 0;
+	/* Walking a big map costs a syscall per entry: its owner counts those (map_stats_set_entries). */
+	if (st->type == BPF_MAP_TYPE_RINGBUF || st->key_size > sizeof(key) ||
+	    st->max_entries > MAP_WALK_MAX)
+		return MAP_ENTRIES_UNKNOWN;
 	while (bpf_map_get_next_key(fd, prev, next) == 0) {
 		memcpy(key, next, st->key_size);
 		prev = key;
@@ -117,6 +119,7 @@ json_t *map_stats_json(const struct map_stats *st)
 	return json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", (json_int_t)st->id,
 			 "name", st->name, "type", map_type_name(st->type), "key_size",
 			 (json_int_t)st->key_size, "value_size", (json_int_t)st->value_size,
-			 "max_entries", (json_int_t)st->max_entries, "entries", (json_int_t)st->entries,
+			 "max_entries", (json_int_t)st->max_entries, "entries",
+			 st->entries == MAP_ENTRIES_UNKNOWN ? -1 : (json_int_t)st->entries,
 			 "flags", (json_int_t)st->flags, "memlock_bytes", (json_int_t)st->memlock);
 }

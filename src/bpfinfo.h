@@ -25,6 +25,9 @@ struct map_stats {
 	uint64_t memlock;
 };
 
+#define MAP_WALK_MAX 65536		/* bigger maps are not walked to count entries */
+#define MAP_ENTRIES_UNKNOWN UINT64_MAX	/* shown as -1 */
+
 int prog_stats_get(int fd, struct prog_stats *st);
 int map_stats_get(int fd, struct map_stats *st);
 json_t *prog_stats_json(const struct prog_stats *st);

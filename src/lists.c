@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bpfinfo.h"
 #include "iface.h"
 #include "lists.h"
 #include "log.h"
@@ -769,4 +770,22 @@ json_t *lists_json(struct lists *l, int list, size_t limit)
 		json_array_append_new(entries, e);
 	}
 	return json_pack("{s:o, s:I, s:b}", "entries", entries, "total", (json_int_t)n, "truncated", n > limit);
+}
+
+uint64_t lists_map_entries(const struct lists *l, const char *map)
+{
+	const struct decision *d;
+	size_t it = 0;
+	uint64_t n = 0;
+	int list = -1, family = 0;
+
+	for (int a = 0; a < 2; a++)
+		for (int f = AF_INET; f; f = f == AF_INET ? AF_INET6 : 0)
+			if (streq(map, map_name((enum decision_list)a, f)))
+				list = a, family = f;
+	if (list < 0)
+		return MAP_ENTRIES_UNKNOWN;
+	while ((d = decisions_next(&l->store, &it)))
+		n += d->list == list && d->cidr.family == family;
+	return n;
 }

@@ -58,6 +58,9 @@ int lists_import(struct lists *l, const struct list_request *rq, const char *tex
 /* Once a second: expired entries leave the kernel and the store; the store is saved if changed. */
 void lists_tick(struct lists *l);
 
+/* How many entries a guard list map holds (by its map name), MAP_ENTRIES_UNKNOWN if not a list. */
+uint64_t lists_map_entries(const struct lists *l, const char *map);
+
 /* Entries of one list (or both when list < 0), with hit counters and remaining TTL. */
 json_t *lists_json(struct lists *l, int list, size_t limit);
 

@@ -99,6 +99,8 @@ static void append_object(json_t *progs, json_t *maps, const struct bpfobj *o,
 
 		if (map_stats_get(o->map_fd[i], &st))
 			continue;
+		if (st.entries == MAP_ENTRIES_UNKNOWN)
+			st.entries = lists_map_entries(&agent.lists, st.name);
 		m = map_stats_json(&st);
 		snprintf(pin, sizeof(pin), "%s/maps/%s", o->pin_dir, o->desc->maps[i]);
 		json_object_set_new(m, "pin", json_string(pin));
@@ -250,12 +252,15 @@ static void metrics_programs(FILE *f, const struct bpfobj *o)
 	for (size_t i = 0; i < o->n_maps; i++) {
 		struct map_stats st;
 
-		if (map_stats_get(o->map_fd[i], &st) == 0)
-			fprintf(f, "aegis_bpf_map_entries{map=\"%s\"} %llu\n"
-				   "aegis_bpf_map_max_entries{map=\"%s\"} %u\n"
-				   "aegis_bpf_map_memory_bytes{map=\"%s\"} %llu\n",
-				st.name, (unsigned long long)st.entries, st.name, st.max_entries, st.name,
-				(unsigned long long)st.memlock);
+		if (map_stats_get(o->map_fd[i], &st))
+			continue;
+		if (st.entries == MAP_ENTRIES_UNKNOWN)
+			st.entries = lists_map_entries(&agent.lists, st.name);
+		if (st.entries != MAP_ENTRIES_UNKNOWN)
+			fprintf(f, "aegis_bpf_map_entries{map=\"%s\"} %llu\n", st.name,
+				(unsigned long long)st.entries);
+		fprintf(f, "aegis_bpf_map_max_entries{map=\"%s\"} %u\naegis_bpf_map_memory_bytes{map=\"%s\"} %llu\n",
+			st.name, st.max_entries, st.name, (unsigned long long)st.memlock);
 	}
 }
 
