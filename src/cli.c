@@ -52,6 +52,9 @@ static const struct command commands[] = {
 	{ "list", cmd_list, "list [blocks|allows] [--limit N] [--json]",
 	  "The entries with origin (cli, config, file, auto), remaining TTL, hit packets and bytes, and\n"
 	  "reason; sorted by address; at most N (default 10000)." },
+	{ "stats", cmd_stats, "stats [--json]",
+	  "Every guard counter per interface (summed over CPUs): received, passed, dropped,\n"
+	  "would-drop (observe mode), non-IP, malformed, fragments, list hits, and drops by reason." },
 	{ "events", cmd_events, "events [--follow] [--json] [--type T,...] [--tail N]",
 	  "The agent's event stream: audit records (type audit: every load, attach, list change,\n"
 	  "reload and refusal) and, as the datapath grows them, drop samples and auto-blocks.\n"

@@ -23,6 +23,7 @@ int cmd_allow(int argc, char **argv);
 int cmd_unallow(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 struct command {
 	const char *name;

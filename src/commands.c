@@ -248,3 +248,47 @@ int cmd_guard(int argc, char **argv)
 	json_decref(r);
 	return 0;
 }
+
+/* Every counter of every guarded interface, and the drop reasons, for a person. */
+static void print_stats(json_t *guard)
+{
+	static const char *const fields[] = { "rx_packets", "rx_bytes", "passed", "dropped", "would_drop",
+					      "non_ip", "malformed", "fragments", "blocked_by_list",
+					      "allowed_by_list" };
+	json_t *s;
+	size_t i;
+
+	json_array_foreach(json_object_get(guard, "interfaces"), i, s) {
+		json_t *c = json_object_get(s, "counters"), *reasons = json_object_get(c, "by_reason"), *v;
+		const char *name;
+
+		printf("%s%s (%s mode, %s XDP)\n", i ? "\n" : "", jstr(s, "name"), jstr(s, "mode"), jstr(s, "xdp_mode"));
+		for (size_t k = 0; k < ARRAY_SIZE(fields); k++)
+			printf("  %-18s %lld\n", fields[k], jint(c, fields[k]));
+		printf("  by reason (dropped, or would-drop in observe mode):\n");
+		json_object_foreach(reasons, name, v)
+			if (json_integer_value(v))
+				printf("    %-22s %lld\n", name, (long long)json_integer_value(v));
+	}
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	json_t *r;
+	bool json;
+	int rc = parse_read_opts(argc, argv, &json, NULL);
+
+	if (rc)
+		return rc;
+	rc = client_call("GET", "/v1/guard", NULL, &r);
+	if (rc)
+		return rc;
+	if (json)
+		print_json(json_object_get(r, "interfaces"));
+	else if (!json_is_true(json_object_get(r, "running")))
+		printf("guard: not running\n");
+	else
+		print_stats(r);
+	json_decref(r);
+	return 0;
+}

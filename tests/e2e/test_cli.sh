@@ -13,7 +13,7 @@ out=$("$AEGIS" --socket "$TMP/none.sock" progs --json 2>&1); rc=$?
 if [ $rc -eq 1 ] && echo "$out" | grep -q "not running"; then pass "progs without an agent: exit 1"; else fail "progs without an agent" "rc=$rc"; fi
 check "--version prints the version" bash -c "set -o pipefail; '$AEGIS' --version | grep -Eq '^aegis [0-9]+\.[0-9]+\.[0-9]+'"
 check "help lists the commands" bash -c "'$AEGIS' help | grep -q 'probe' && '$AEGIS' help | grep -q 'agent'"
-for c in agent probe config status progs guard audit; do
+for c in agent probe config status progs guard audit block unblock allow unallow list stats events; do
 	check "$c --help" bash -c "set -o pipefail; '$AEGIS' $c --help | grep -q 'usage: aegis $c'"
 done
 "$AEGIS" frobnicate >/dev/null 2>&1; rc=$?

@@ -39,6 +39,7 @@ check "switch to observe" cli guard mode observe
 check "block the client again" cli block "$ADDR_CLI"
 check "observe mode lets a blocked source through" ping_from "$ADDR_CLI"
 jcheck "observe mode counts would-drops by reason" '.interfaces[0].counters.by_reason.blocklist >= 2 and .interfaces[0].counters.would_drop >= 2' guard --json
+check "stats shows the would-drops by reason" bash -c "'$AEGIS' --socket '$SOCK' stats | grep -Eq '^ +blocklist +[1-9]'"
 check "back to block mode" cli guard mode block
 check "unblock" cli unblock "$ADDR_CLI"
 
