@@ -28,6 +28,7 @@
 #include "config.h"
 #include "events.h"
 #include "guard.h"
+#include "guard_rl.h"
 #include "log.h"
 #include "mounts.h"
 #include "probe.h"
@@ -148,6 +149,24 @@ static void run_probe(void)
 			json_string_value(json_object_get(agent.probe_report, "exit_reason")) ?: "a capability the configuration enables is unavailable");
 }
 
+/* The guard's drop records join the loop; follows the guard across reloads that stop or start it. */
+static void sync_drop_stream(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = guard_events_fd(&agent.drops);
+
+	if (fd >= 0 && !agent.guard.running) {
+		epoll_ctl(agent.epfd, EPOLL_CTL_DEL, fd, NULL);
+		guard_events_close(&agent.drops);
+	} else if (fd < 0 && agent.guard.running) {
+		if (guard_events_open(&agent.drops, &agent.guard, &agent.lists))
+			return;
+		ev.data.fd = guard_events_fd(&agent.drops);
+		if (epoll_ctl(agent.epfd, EPOLL_CTL_ADD, ev.data.fd, &ev))
+			pr_warn_errno(-errno, "epoll_ctl(guard_events): drop records will not be read");
+	}
+}
+
 int agent_reload(const struct actor *who, json_t **result)
 {
 	struct aegis_config next = {};
@@ -210,6 +229,7 @@ int agent_reload(const struct actor *who, json_t **result)
 	else
 		disable_bpf_stats();
 	agent.reloads_ok++;
+	sync_drop_stream();
 	pr_info("configuration reloaded from %s", agent.cfg.source);
 	audit_log(who, "config.reload", agent.cfg.source, 0, NULL, NULL);
 	if (result)
@@ -244,6 +264,7 @@ static int setup_loop(void)
 	ev.data.fd = agent.timerfd;
 	if (epoll_ctl(agent.epfd, EPOLL_CTL_ADD, agent.timerfd, &ev))
 		return pr_err_errno(-errno, "epoll_ctl(timerfd)");
+	sync_drop_stream();
 	n = api_poll_fds(agent.api, fds, 4);
 	for (int i = 0; i < n; i++) {
 		ev.data.fd = fds[i];
@@ -279,6 +300,7 @@ static void on_tick(void)
 
 	if (read(agent.timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_once(LOG_LVL_WARN, "timerfd", "timerfd read: %s", strerror(errno));
+	guard_rl_scan(&agent.guard, &agent.lists, &agent.cfg);
 	lists_tick(&agent.lists);
 	/* Long-polling readers whose wait ran out answer now. */
 	api_wake(agent.api);
@@ -302,6 +324,8 @@ static int run_loop(void)
 				on_signal();
 			else if (evs[i].data.fd == agent.timerfd)
 				on_tick();
+			else if (evs[i].data.fd == guard_events_fd(&agent.drops))
+				guard_events_consume(&agent.drops);
 		}
 		/* MHD keeps its own deadlines: let it run on every wake-up. */
 		api_run(agent.api);
@@ -317,6 +341,7 @@ static void shutdown_agent(void)
 	events_set_notify(NULL);
 	api_stop(agent.api);
 	agent.api = NULL;
+	guard_events_close(&agent.drops);
 	lists_stop(&agent.lists);
 	guard_stop(&agent.guard, &agent.cfg, detach);
 	if (detach) {

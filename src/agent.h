@@ -9,6 +9,7 @@
 #include "api.h"
 #include "config.h"
 #include "guard.h"
+#include "guard_events.h"
 #include "lists.h"
 
 struct agent {
@@ -16,6 +17,7 @@ struct agent {
 	const char *config_path;	/* NULL: the embedded configuration */
 	struct guard guard;
 	struct lists lists;		/* the decision store, applied to the guard */
+	struct guard_events_ctx drops;	/* sampled drop records from the guard */
 	struct api_server *api;
 	json_t *probe_report;		/* what `aegis probe` found at start */
 	int epfd, sigfd, timerfd;

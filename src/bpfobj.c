@@ -188,6 +188,41 @@ static int adopt(struct bpfobj *o, const struct bpfobj_desc *d)
 	return 0;
 }
 
+/*
+ * A pinned map from an older build whose layout differs cannot be reused: it is unpinned (and so
+ * recreated empty by this load). A size difference is a configuration change that would lose
+ * contents: refused with what to do.
+ */
+static int drop_incompatible_pin(struct bpfobj *o, struct bpf_map *m, const char *path)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	_cleanup_close_ int fd = bpf_obj_get(path);
+	char why[160];
+
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return pr_err_errno(-errno, "%s: cannot query pinned map %s", o->desc->name, path);
+	if (info.type == bpf_map__type(m) && info.key_size == bpf_map__key_size(m) &&
+	    info.value_size == bpf_map__value_size(m) && info.map_flags == bpf_map__map_flags(m)) {
+		if (info.max_entries == bpf_map__max_entries(m))
+			return 0;
+		pr_err("%s: the pinned map %s holds %u entries but this configuration sizes it %u: run "
+		       "`aegis agent --cleanup` to recreate it", o->desc->name, path, info.max_entries,
+		       bpf_map__max_entries(m));
+		return -EEXIST;
+	}
+	snprintf(why, sizeof(why), "layout changed in this build: key %u->%u, value %u->%u bytes, type %u->%u",
+		 info.key_size, bpf_map__key_size(m), info.value_size, bpf_map__value_size(m), info.type,
+		 bpf_map__type(m));
+	if (unlink(path))
+		return pr_err_errno(-errno, "%s: cannot remove the incompatible pin %s", o->desc->name, path);
+	pr_warn("%s: %s recreated empty (%s)", o->desc->name, path, why);
+	audit_log(&actor_agent, "unpin", path, 0, NULL, json_pack("{s:s}", "why", why));
+	return 0;
+}
+
 /* The kernel's verdict on a failed load: the program it names and the tail of its log. */
 static void report_load_failure(struct bpfobj *o, int err)
 {
@@ -247,6 +282,14 @@ static int load(struct bpfobj *o, const struct bpfobj_desc *d, const struct aegi
 	}
 	if (d->configure) {
 		err = d->configure(o->obj, cfg);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < o->n_maps; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(o->obj, d->maps[i]);
+
+		path_join(path, sizeof(path), o->pin_dir, "maps", d->maps[i]);
+		err = drop_incompatible_pin(o, m, path);
 		if (err)
 			return err;
 	}

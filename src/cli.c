@@ -61,8 +61,16 @@ static const struct command commands[] = {
 	  "  --follow, -f    keep reading as events arrive (long polling; no busy loop)\n"
 	  "  --json          one JSON object per line\n"
 	  "  --type T,...    only these types\n"
-	  "  --tail N        start with the last N kept events (default 20)\n"
+	  "  --tail N        start with the last N kept events of those types (default 20)\n"
 	  "Events missed because the agent's ring (65536) moved on are counted on stderr." },
+	{ "capture", cmd_capture, "capture -w FILE.pcap [-c N] [--seconds S]",
+	  "Write the guard's sampled drop records (guard.sampling) from now on to a pcap file that\n"
+	  "tcpdump and Wireshark open: the first 128 bytes of each dropped (or would-dropped) packet.\n"
+	  "Stops after N packets, S seconds, or Ctrl-C." },
+	{ "top", cmd_top, "top [-n N] [--json]",
+	  "The busiest source prefixes by offered packet rate over the last second, with bytes/s,\n"
+	  "packets and over-limit packets, from the per-source rate-limit buckets (classes with a\n"
+	  "limit in guard.rate_limit are accounted)." },
 	{ "audit", cmd_audit, "audit [-n N] [--json]",
 	  "The last N records of the agent's audit log (default 20)." },
 };

@@ -24,6 +24,8 @@ int cmd_unallow(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 struct command {
 	const char *name;

@@ -292,3 +292,43 @@ int cmd_stats(int argc, char **argv)
 	json_decref(r);
 	return 0;
 }
+
+int cmd_top(int argc, char **argv)
+{
+	uint64_t n = 20;
+	bool json = false;
+	char path[64];
+	json_t *r, *e;
+	size_t i;
+	int rc;
+
+	for (int k = 1; k < argc; k++) {
+		if (streq(argv[k], "--json"))
+			json = true;
+		else if (streq(argv[k], "-n") && k + 1 < argc && !parse_u64(argv[k + 1], &n) && n && n <= 100000)
+			k++;
+		else {
+			fprintf(stderr, "usage: aegis top [-n N] [--json]\n");
+			return EXIT_USAGE;
+		}
+	}
+	snprintf(path, sizeof(path), "/v1/guard/top?n=%llu", (unsigned long long)n);
+	rc = client_call("GET", path, NULL, &r);
+	if (rc)
+		return rc;
+	if (json) {
+		print_json(r);
+	} else {
+		if (json_string_value(json_object_get(r, "note")))
+			printf("note: %s\n", jstr(r, "note"));
+		printf("%-40s %-8s %-12s %-14s %-14s %-12s %s\n", "SOURCE", "CLASS", "PKT/S", "BYTES/S", "PACKETS",
+		       "OVER LIMIT", "NOW");
+		json_array_foreach(json_object_get(r, "sources"), i, e)
+			printf("%-40s %-8s %-12lld %-14lld %-14lld %-12lld %s\n", jstr(e, "source"), jstr(e, "class"),
+			       jint(e, "rate_pps"), jint(e, "rate_bps"), jint(e, "packets"),
+			       jint(e, "over_limit_packets"),
+			       json_is_true(json_object_get(e, "over_limit_now")) ? "over" : "");
+	}
+	json_decref(r);
+	return 0;
+}

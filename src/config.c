@@ -42,6 +42,12 @@ static const char *const xdp_mode_names[] = {
 	[XDP_ATTACH_GENERIC] = "generic",
 	NULL,
 };
+static const char *const action_names[] = {
+	[GUARD_ACTION_DROP] = "drop",
+	[GUARD_ACTION_PASS] = "pass",
+	NULL,
+};
+
 static const char *const exit_action_names[] = {
 	[EXIT_KEEP] = "keep",
 	[EXIT_DETACH] = "detach",
@@ -64,6 +70,7 @@ enum val_type {
 	V_U32,		/* min..max */
 	V_IFACES,	/* list of interface names */
 	V_CIDRS,	/* list of CIDRs */
+	V_DURATION,	/* "10s", "5m": uint64_t ns, min..max seconds */
 };
 
 #define F_NULLABLE	(1u << 0)	/* "" (or null) stores NULL */
@@ -111,6 +118,40 @@ static const struct key_spec capacity_keys[] = {
 	{ .name = "allow_v6", .type = V_U32, .off = FIELD(guard_cap_allow_v6), .min = 1, .max = CAPACITY_MAX },
 };
 
+#define RATE_KEYS(i)                                                                              \
+	{ .name = "pps", .type = V_U32, .off = FIELD(rl[i].pps), .max = UINT32_MAX },             \
+	{ .name = "bps", .type = V_U32, .off = FIELD(rl[i].bps), .max = UINT32_MAX },             \
+	{ .name = "burst_packets", .type = V_U32, .off = FIELD(rl[i].burst_packets), .max = UINT32_MAX }, \
+	{ .name = "burst_bytes", .type = V_U32, .off = FIELD(rl[i].burst_bytes), .max = UINT32_MAX }
+
+static const struct key_spec rate_syn_keys[] = { RATE_KEYS(0) };
+static const struct key_spec rate_udp_keys[] = { RATE_KEYS(1) };
+static const struct key_spec rate_icmp_keys[] = { RATE_KEYS(2) };
+static const struct key_spec rate_all_keys[] = { RATE_KEYS(3) };
+
+static const struct key_spec auto_block_keys[] = {
+	{ .name = "after", .type = V_DURATION, .off = FIELD(rl_auto_block_after_ns), .max = 86400 },
+	{ .name = "ttl", .type = V_DURATION, .off = FIELD(rl_auto_block_ttl_ns), .min = 1, .max = 365 * 86400 },
+};
+
+#define SECTION(n, keys) { .name = n, .type = V_SECTION, .sub = keys, .n_sub = ARRAY_SIZE(keys) }
+
+static const struct key_spec rate_limit_keys[] = {
+	{ .name = "prefix_v4", .type = V_U32, .off = FIELD(rl_prefix_v4), .min = 1, .max = 32 },
+	{ .name = "prefix_v6", .type = V_U32, .off = FIELD(rl_prefix_v6), .min = 1, .max = 128 },
+	SECTION("tcp_syn", rate_syn_keys),
+	SECTION("udp", rate_udp_keys),
+	SECTION("icmp", rate_icmp_keys),
+	SECTION("all", rate_all_keys),
+	SECTION("auto_block", auto_block_keys),
+};
+
+static const struct key_spec sampling_keys[] = {
+	{ .name = "every", .type = V_U32, .off = FIELD(sample_every), .max = UINT32_MAX },
+	{ .name = "max_per_sec", .type = V_U32, .off = FIELD(sample_max_per_sec), .min = 1, .max = 1000000 },
+	{ .name = "burst", .type = V_U32, .off = FIELD(sample_burst), .max = 1000000 },
+};
+
 static const struct key_spec guard_keys[] = {
 	{ .name = "enabled", .type = V_BOOL, .off = FIELD(guard_enabled) },
 	{ .name = "interfaces", .type = V_IFACES, .off = FIELD(guard_ifaces),
@@ -120,6 +161,10 @@ static const struct key_spec guard_keys[] = {
 	{ .name = "allow", .type = V_CIDRS, .off = FIELD(guard_allow), .n_off = FIELD(n_guard_allow) },
 	{ .name = "block", .type = V_CIDRS, .off = FIELD(guard_block), .n_off = FIELD(n_guard_block) },
 	{ .name = "capacity", .type = V_SECTION, .sub = capacity_keys, .n_sub = ARRAY_SIZE(capacity_keys) },
+	{ .name = "malformed", .type = V_ENUM, .off = FIELD(guard_malformed_action), .names = action_names },
+	{ .name = "later_fragments", .type = V_ENUM, .off = FIELD(guard_later_fragment_action), .names = action_names },
+	SECTION("rate_limit", rate_limit_keys),
+	SECTION("sampling", sampling_keys),
 };
 
 static const struct key_spec top_keys[] = {
@@ -486,6 +531,25 @@ static void set_u32(struct parser *p, const struct key_spec *k, const yaml_node_
 	*field = (uint32_t)n;
 }
 
+static void set_duration(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
+			 const char *key)
+{
+	uint64_t *field = (uint64_t *)((char *)p->cfg + k->off);
+	uint64_t ns;
+
+	if (v->type != YAML_SCALAR_NODE || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+	    parse_duration(scalar(v), &ns)) {
+		perr(p, v, key, "expected a duration such as 10s, 5m or 1h, got %s",
+		     v->type == YAML_SCALAR_NODE ? scalar(v) : kind(v));
+		return;
+	}
+	if (ns < (uint64_t)k->min * NSEC_PER_SEC || ns > (uint64_t)k->max * NSEC_PER_SEC) {
+		perr(p, v, key, "%s is out of range %us..%us", scalar(v), k->min, k->max);
+		return;
+	}
+	*field = ns;
+}
+
 /* ---- lists ------------------------------------------------------------------------------- */
 
 /* Checks that `v` is a list (null counts as empty) and returns its length, or -1 after an error. */
@@ -676,6 +740,9 @@ static void apply(struct parser *p, const struct key_spec *k, const yaml_node_t 
 	case V_CIDRS:
 		set_cidrs(p, k, v, key);
 		break;
+	case V_DURATION:
+		set_duration(p, k, v, key);
+		break;
 	}
 }
 
@@ -814,6 +881,14 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	}
 	c->guard_mode = GUARD_MODE_OBSERVE;
 	c->guard_xdp_mode = XDP_ATTACH_AUTO;
+	c->guard_malformed_action = GUARD_ACTION_DROP;
+	c->guard_later_fragment_action = GUARD_ACTION_PASS;
+	c->rl_prefix_v4 = 32;
+	c->rl_prefix_v6 = 64;
+	c->rl_auto_block_after_ns = 10 * NSEC_PER_SEC;
+	c->rl_auto_block_ttl_ns = 600 * NSEC_PER_SEC;
+	c->sample_every = 100;
+	c->sample_max_per_sec = 1000;
 	c->guard_cap_block_v4 = GUARD_BLOCK_V4_DEFAULT;
 	c->guard_cap_block_v6 = GUARD_BLOCK_V6_DEFAULT;
 	c->guard_cap_allow_v4 = GUARD_ALLOW_V4_DEFAULT;
@@ -1018,7 +1093,7 @@ static json_t *cidrs_json(const struct cfg_cidr *v, size_t n)
 	return arr;
 }
 
-json_t *config_to_json(const struct aegis_config *c)
+static json_t *config_to_json_base(const struct aegis_config *c)
 {
 	/* json_pack's "o" takes ownership even when packing fails, so nothing leaks on ENOMEM. */
 	return json_pack("{s:s?, s:{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s},"
@@ -1052,6 +1127,37 @@ json_t *config_to_json(const struct aegis_config *c)
 			 "block_v6", (json_int_t)c->guard_cap_block_v6,
 			 "allow_v4", (json_int_t)c->guard_cap_allow_v4,
 			 "allow_v6", (json_int_t)c->guard_cap_allow_v6);
+}
+
+static json_t *rate_json(const struct cfg_rate *r)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}", "pps", (json_int_t)r->pps, "bps", (json_int_t)r->bps,
+			 "burst_packets", (json_int_t)r->burst_packets, "burst_bytes",
+			 (json_int_t)r->burst_bytes);
+}
+
+json_t *config_to_json(const struct aegis_config *c)
+{
+	json_t *j = config_to_json_base(c), *g = json_object_get(j, "guard");
+	char after[32], ttl[32];
+
+	if (!g)
+		return j;
+	format_duration(c->rl_auto_block_after_ns, after, sizeof(after));
+	format_duration(c->rl_auto_block_ttl_ns, ttl, sizeof(ttl));
+	json_object_set_new(g, "malformed", json_string(action_names[c->guard_malformed_action]));
+	json_object_set_new(g, "later_fragments", json_string(action_names[c->guard_later_fragment_action]));
+	json_object_set_new(g, "rate_limit",
+			    json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:{s:s, s:s}}", "prefix_v4",
+				      (json_int_t)c->rl_prefix_v4, "prefix_v6", (json_int_t)c->rl_prefix_v6,
+				      "tcp_syn", rate_json(&c->rl[0]), "udp", rate_json(&c->rl[1]),
+				      "icmp", rate_json(&c->rl[2]), "all", rate_json(&c->rl[3]),
+				      "auto_block", "after", after, "ttl", ttl));
+	json_object_set_new(g, "sampling",
+			    json_pack("{s:I, s:I, s:I}", "every", (json_int_t)c->sample_every,
+				      "max_per_sec", (json_int_t)c->sample_max_per_sec, "burst",
+				      (json_int_t)c->sample_burst));
+	return j;
 }
 
 /* ---- aegis config ------------------------------------------------------------------------ */

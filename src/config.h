@@ -65,6 +65,21 @@ struct aegis_config {
 	size_t n_guard_allow;
 	struct cfg_cidr *guard_block;
 	size_t n_guard_block;
+	uint32_t guard_malformed_action;	/* GUARD_ACTION_*, in block mode */
+	uint32_t guard_later_fragment_action;
+
+	/* guard.rate_limit: per source prefix, per class (enum guard_rl_class order). */
+	uint32_t rl_prefix_v4, rl_prefix_v6;
+	struct cfg_rate {
+		uint32_t pps, bps, burst_packets, burst_bytes;	/* 0 = off / one second's worth */
+	} rl[4];
+	uint64_t rl_auto_block_after_ns;	/* over the limit this long: auto-block; 0 = never */
+	uint64_t rl_auto_block_ttl_ns;
+
+	/* guard.sampling: drop records to user space. */
+	uint32_t sample_every;			/* 1 in N drops; 0 = none */
+	uint32_t sample_max_per_sec, sample_burst;
+
 	/* Entries each list map holds; a full list is an error naming the key to raise. */
 	uint32_t guard_cap_block_v4, guard_cap_block_v6;
 	uint32_t guard_cap_allow_v4, guard_cap_allow_v6;

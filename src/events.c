@@ -23,11 +23,20 @@ static uint64_t oldest_seq(void)
 	return next_seq > EVENTS_KEPT ? next_seq - EVENTS_KEPT : 1;
 }
 
-uint64_t events_tail_seq(size_t n)
-{
-	uint64_t oldest = oldest_seq();
+static bool type_wanted(const char *types, const char *type);
 
-	return next_seq - oldest > n ? next_seq - n : oldest;
+uint64_t events_tail_seq(size_t n, const char *types)
+{
+	uint64_t oldest = oldest_seq(), seq = next_seq;
+
+	/* A reader of one type wants its last n, not what is left of it among the last n of all. */
+	while (n && seq > oldest) {
+		json_t *ev = ring[--seq % EVENTS_KEPT];
+
+		if (ev && type_wanted(types, json_string_value(json_object_get(ev, "type"))))
+			n--;
+	}
+	return seq;
 }
 
 void events_publish(const char *type, json_t *ev)

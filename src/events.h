@@ -26,8 +26,11 @@ void events_set_notify(void (*fn)(void));
 json_t *events_read(uint64_t since, const char *types, size_t max, uint64_t *next, uint64_t *missed);
 /* The seq the next event will get. */
 uint64_t events_next_seq(void);
-/* The seq of the last n kept events, for "show the recent ones, then follow". */
-uint64_t events_tail_seq(size_t n);
+/*
+ * The seq of the last n kept events of these types (as in events_read), for "show the recent
+ * ones, then follow".
+ */
+uint64_t events_tail_seq(size_t n, const char *types);
 void events_free(void);
 
 #endif

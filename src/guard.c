@@ -20,8 +20,10 @@ const char *const guard_reason_names[GUARD_REASON_COUNT] = { GUARD_REASONS(REASO
 
 static const char *const guard_programs[] = { "xdp_guard", NULL };
 static const char *const guard_maps[] = {
-	"guard_ifaces",	  "guard_settings", "guard_counters", "guard_allow_v4",
-	"guard_allow_v6", "guard_block_v4", "guard_block_v6", NULL,
+	"guard_ifaces",	   "guard_ifaces_big",	    "guard_settings",	     "guard_counters",
+	"guard_allow_v4",  "guard_allow_v6",	    "guard_block_v4",	     "guard_block_v6",
+	"guard_block_scoped_v4", "guard_block_scoped_v6", "guard_rl_limits", "guard_rl_state",
+	"guard_events",	   "guard_cpu_state",	    NULL,
 };
 
 static const void *guard_elf_bytes(size_t *len)
@@ -144,6 +146,12 @@ static int alloc_slot(struct guard *g, uint32_t *slot)
 	return -ENOSPC;
 }
 
+/* guard_ifaces is an array over small ifindexes; bigger ones live in a hash beside it. */
+static int iface_map_fd(struct guard *g, int ifindex)
+{
+	return map_fd(g, ifindex < GUARD_MAX_IFINDEX ? "guard_ifaces" : "guard_ifaces_big");
+}
+
 /*
  * Forgets an interface in guard_ifaces. An array map cannot delete: a zeroed entry (slot 0,
  * observe) means "not configured" to the datapath as well.
@@ -152,7 +160,7 @@ static void clear_iface_entry(struct guard *g, int ifindex)
 {
 	struct guard_iface zero = {};
 	uint32_t key = (uint32_t)ifindex;
-	int fd = map_fd(g, "guard_ifaces");
+	int fd = iface_map_fd(g, ifindex);
 
 	if (bpf_map_delete_elem(fd, &key) && errno == EINVAL)
 		bpf_map_update_elem(fd, &key, &zero, BPF_ANY);
@@ -163,7 +171,7 @@ static int write_iface_entry(struct guard *g, const struct guard_iface_state *s)
 	struct guard_iface v = { .mode = mode_value(s->mode), .slot = s->slot };
 	uint32_t key = (uint32_t)s->ifindex;
 
-	if (bpf_map_update_elem(map_fd(g, "guard_ifaces"), &key, &v, BPF_ANY))
+	if (bpf_map_update_elem(iface_map_fd(g, s->ifindex), &key, &v, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -331,16 +339,33 @@ static void detach_iface(struct guard *g, struct guard_iface_state *s, const str
 		pr_info("guard: detached from %s", s->name);
 }
 
-static int write_settings(struct guard *g)
+/* The datapath's knobs and per-class rate limits, from the configuration. */
+static int write_settings(struct guard *g, const struct aegis_config *cfg)
 {
 	struct guard_settings s = {
-		.malformed_action = GUARD_ACTION_DROP,
-		.later_fragment_action = GUARD_ACTION_PASS,
+		.malformed_action = cfg->guard_malformed_action,
+		.later_fragment_action = cfg->guard_later_fragment_action,
+		.rl_prefix_v4 = cfg->rl_prefix_v4,
+		.rl_prefix_v6 = cfg->rl_prefix_v6,
+		.sample_every = cfg->sample_every,
+		.sample_max_per_sec = cfg->sample_max_per_sec,
+		.sample_burst = cfg->sample_burst,
 	};
 	uint32_t key = 0;
 
 	if (bpf_map_update_elem(map_fd(g, "guard_settings"), &key, &s, BPF_ANY))
-		return -errno;
+		return pr_err_errno(-errno, "guard: cannot write guard_settings");
+	for (uint32_t c = 0; c < GUARD_RL_CLASS_COUNT; c++) {
+		struct guard_rl_limit lim = {
+			.pps = cfg->rl[c].pps,
+			.bps = cfg->rl[c].bps,
+			.burst_packets = cfg->rl[c].burst_packets,
+			.burst_bytes = cfg->rl[c].burst_bytes,
+		};
+
+		if (bpf_map_update_elem(map_fd(g, "guard_rl_limits"), &c, &lim, BPF_ANY))
+			return pr_err_errno(-errno, "guard: cannot write guard_rl_limits[%u]", c);
+	}
 	return 0;
 }
 
@@ -355,7 +380,7 @@ static void load_existing_slot(struct guard *g, struct guard_iface_state *s)
 	struct guard_iface v;
 	uint32_t key = (uint32_t)s->ifindex;
 
-	if (bpf_map_lookup_elem(map_fd(g, "guard_ifaces"), &key, &v) == 0 && v.slot &&
+	if (bpf_map_lookup_elem(iface_map_fd(g, s->ifindex), &key, &v) == 0 && v.slot &&
 	    v.slot < GUARD_MAX_IFACES)
 		s->slot = v.slot;
 }
@@ -511,11 +536,9 @@ int guard_start(struct guard *g, const struct aegis_config *cfg)
 	err = check_capacities(g, cfg);
 	if (err)
 		goto fail;
-	err = write_settings(g);
-	if (err) {
-		pr_err_errno(err, "guard: cannot write guard_settings");
+	err = write_settings(g, cfg);
+	if (err)
 		goto fail;
-	}
 	err = sync_ifaces(g, cfg);
 	if (err)
 		goto fail;
@@ -543,10 +566,12 @@ int guard_reconfigure(struct guard *g, const struct aegis_config *old, const str
 	if (old->guard_mode != cfg->guard_mode)
 		for (size_t i = 0; i < g->n_ifaces; i++)
 			g->ifaces[i].mode_override = false;
-	err = sync_ifaces(g, cfg);
+	err = write_settings(g, cfg);
+	if (!err)
+		err = sync_ifaces(g, cfg);
 	if (err) {
-		pr_warn("guard: restoring the previous interfaces");
-		if (sync_ifaces(g, old))
+		pr_warn("guard: restoring the previous interfaces and settings");
+		if (sync_ifaces(g, old) || write_settings(g, old))
 			pr_err("guard: could not fully restore the previous interfaces");
 	}
 	return err;

@@ -69,6 +69,7 @@ static void to_rule(const struct decision *d, struct guard_rule *r)
 	r->expires_ns = realtime_to_boot(d->expires_ns);
 	r->reason_id = d->reason_id;
 	r->origin = d->origin;
+	r->prefixlen = d->cidr.prefixlen;	/* drop records name the entry that matched */
 }
 
 static void full_list_error(const struct lists *l, enum decision_list list, int family, char *err,

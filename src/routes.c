@@ -7,6 +7,7 @@
 #include "agent.h"
 #include "bpfinfo.h"
 #include "events.h"
+#include "guard_rl.h"
 #include "lists.h"
 #include "log.h"
 #include "probe.h"
@@ -365,7 +366,7 @@ static void get_events(struct api_request *req, struct api_response *resp)
 	    !query_u64(req, "limit", 10000, &limit, resp))
 		return;
 	if (api_query(req, "tail"))
-		since = events_tail_seq((size_t)tail);
+		since = events_tail_seq((size_t)tail, types);
 	evs = events_read(since, types, (size_t)limit, &next, &missed);
 	if (!json_array_size(evs) && wait) {
 		uint64_t now = now_monotonic_ns();
@@ -566,7 +567,17 @@ static void get_lists(struct api_request *req, struct api_response *resp)
 	resp->json = lists_json(&agent.lists, list, (size_t)limit);
 }
 
+static void get_top(struct api_request *req, struct api_response *resp)
+{
+	uint64_t n = 20;
+
+	if (!query_u64(req, "n", 100000, &n, resp))
+		return;
+	resp->json = guard_rl_top(&agent.guard, &agent.cfg, (size_t)n);
+}
+
 const struct api_route agent_routes[] = {
+	{ .method = "GET", .path = "/v1/guard/top", .fn = get_top },
 	{ .method = "GET", .path = "/v1/status", .fn = get_status },
 	{ .method = "GET", .path = "/v1/progs", .fn = get_progs },
 	{ .method = "GET", .path = "/v1/config", .fn = get_config },

@@ -36,6 +36,7 @@ static inline bool streq(const char *a, const char *b)
 
 /* Clock readings in nanoseconds. */
 uint64_t now_realtime_ns(void);
+/* CLOCK_MONOTONIC: never behind the rate limiter's coarse clock (bpf_ktime_get_coarse_ns). */
 uint64_t now_monotonic_ns(void);
 /* CLOCK_BOOTTIME: what bpf_ktime_get_boot_ns() returns, so expiries survive suspend. */
 uint64_t now_boottime_ns(void);

@@ -42,6 +42,9 @@
 #define PARSE_NEXTHDR_ICMPV6	58
 #define PARSE_NEXTHDR_DEST	60
 
+#define PARSE_TCP_SYN		0x02
+#define PARSE_TCP_ACK		0x10
+
 struct hdr_cursor {
 	void *pos;
 };
@@ -66,7 +69,7 @@ struct parse_result {
 	__u8 icmp_type;			/* ICMP and ICMPv6 */
 	__u8 icmp_code;
 	__u8 reason;			/* enum guard_reason, also the return value */
-	__u8 __pad;
+	__u8 tcp_flags;			/* TCP: byte 13 of the header (CWR..FIN) */
 	__u16 l3_off;			/* offset of the IP header from data */
 	__u16 __pad2;
 };
@@ -311,6 +314,7 @@ static __always_inline int parse_l4(struct hdr_cursor *nh, void *data_end,
 			return GUARD_REASON_MALFORMED_TCP;
 		res->sport = th->source;
 		res->dport = th->dest;
+		res->tcp_flags = ((__u8 *)th)[13];
 	} else if (res->l4_proto == PARSE_NEXTHDR_UDP) {
 		struct udphdr *uh = nh->pos;
 		__u32 ulen;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "aegis/guard.h"
 #include "config.h"
 #include "test.h"
 #include "util.h"
@@ -712,4 +713,40 @@ TEST(config_cmd)
 	ASSERT_EQ(run_cmd(a_bogus, 2, out, sizeof(out)), EXIT_USAGE, "unknown subcommand");
 	ASSERT_STRSTR(out, "'frobnicate'", "names it");
 	ASSERT_STRSTR(out, "default, check, show", "lists valid ones");
+}
+
+TEST(config_guard_policies)
+{
+	struct aegis_config c = { 0 };
+	struct diags d = { 0 };
+	const char *ok = "guard:\n  malformed: pass\n  later_fragments: drop\n"
+			 "  rate_limit:\n    prefix_v6: 56\n    udp: {pps: 10000, burst_packets: 20000}\n"
+			 "    auto_block: {after: 30s, ttl: 1h}\n  sampling: {every: 10, max_per_sec: 50}\n";
+
+	if (ASSERT_OK(parse(ok, &c, &d), "parse")) {
+		ASSERT_EQ(c.guard_malformed_action, GUARD_ACTION_PASS, "malformed");
+		ASSERT_EQ(c.guard_later_fragment_action, GUARD_ACTION_DROP, "later_fragments");
+		ASSERT_EQ(c.rl_prefix_v6, 56, "prefix_v6");
+		ASSERT_EQ(c.rl_prefix_v4, 32, "prefix_v4 default");
+		ASSERT_EQ(c.rl[GUARD_RL_UDP].pps, 10000, "udp pps");
+		ASSERT_EQ(c.rl[GUARD_RL_UDP].burst_packets, 20000, "udp burst");
+		ASSERT_EQ(c.rl[GUARD_RL_ALL].pps, 0, "all pps default");
+		ASSERT_EQ(c.rl_auto_block_after_ns, 30 * NSEC_PER_SEC, "after");
+		ASSERT_EQ(c.rl_auto_block_ttl_ns, 3600 * NSEC_PER_SEC, "ttl");
+		ASSERT_EQ(c.sample_every, 10, "sample_every");
+	}
+	config_free(&c);
+	diags_free(&d);
+	if (parse_bad("guard:\n  rate_limit:\n    auto_block:\n      after: soon\n", &d))
+		expect_diag(&d, "guard.rate_limit.auto_block.after", 4, 14, "expected a duration");
+	diags_free(&d);
+	if (parse_bad("guard:\n  rate_limit:\n    prefix_v4: 33\n", &d))
+		expect_diag(&d, "guard.rate_limit.prefix_v4", 3, 16, "out of range");
+	diags_free(&d);
+	if (parse_bad("guard:\n  malformed: ignore\n", &d))
+		expect_diag(&d, "guard.malformed", 2, 14, "drop");
+	diags_free(&d);
+	if (parse_bad("guard:\n  rate_limit:\n    udp: {ppps: 5}\n", &d))
+		expect_diag(&d, "guard.rate_limit.udp.ppps", 3, 11, "pps");
+	diags_free(&d);
 }

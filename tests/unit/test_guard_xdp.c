@@ -1,18 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The XDP guard through BPF_PROG_TEST_RUN: a fixture table (packet, mode, policy, list entries,
- * expected verdict and the exact counter deltas summed over CPUs, list-entry hit counters),
- * every base packet cut at every byte (as is, and with the IP/UDP lengths refitted so that only
- * the cut header is short) under each malformed policy, and a mode switch by map write.
- * Each fixture loads its own skeleton and writes its own maps.
+ * The XDP guard through BPF_PROG_TEST_RUN: a fixture table (packet, mode, policy, list entries
+ * plain and protocol/port-scoped, expected verdict and the exact counter deltas summed over CPUs,
+ * list-entry hit counters), every base packet cut at every byte (as is, and with the IP/UDP
+ * lengths refitted so that only the cut header is short) under each malformed policy and with
+ * every feature configured, a mode switch by map write, per-source token buckets driven with
+ * test_run's repeat (K packets within microseconds, so exactly `burst` pass), drop records read
+ * back from the ring buffer, and the ifindex array with its hash fallback for big ifindexes.
+ * Each test loads its own skeleton and writes its own maps.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -44,8 +51,9 @@ static const char *const reason_names[] = { GUARD_REASONS(REASON_NAME) };
 
 struct guard {
 	struct guard_bpf *skel;
-	int prog, ifaces, settings, counters;
-	int allow4, allow6, block4, block6;
+	int prog, ifaces, ifaces_big, settings, counters;
+	int allow4, allow6, block4, block6, scoped4, scoped6;
+	int rl_limits, rl_state, events;
 	int ncpu;
 	struct guard_counters *percpu;
 };
@@ -57,20 +65,36 @@ static void guard_close(struct guard *g)
 	memset(g, 0, sizeof(*g));
 }
 
-static bool guard_open(struct guard *g)
+/* ring_size: guard_events' size in bytes, 0 for the object's default. */
+static bool guard_open_ring(struct guard *g, __u32 ring_size)
 {
+	int err;
+
 	memset(g, 0, sizeof(*g));
 	log_capture_reset();
-	g->skel = guard_bpf__open_and_load();
-	if (!ASSERT_TRUE(g->skel, "guard_bpf__open_and_load")) {
+	g->skel = guard_bpf__open();
+	if (!ASSERT_TRUE(g->skel, "guard_bpf__open"))
+		return false;
+	if (ring_size &&
+	    !ASSERT_OK(bpf_map__set_max_entries(g->skel->maps.guard_events, ring_size),
+		       "size guard_events"))
+		goto fail;
+	err = guard_bpf__load(g->skel);
+	if (!ASSERT_OK(err, "guard_bpf__load")) {
 		char tail[4096];
 
 		log_capture_tail(tail, sizeof(tail));
 		fprintf(stderr, "%s\n", tail);
-		return false;
+		goto fail;
 	}
 	g->prog = bpf_program__fd(g->skel->progs.xdp_guard);
 	g->ifaces = bpf_map__fd(g->skel->maps.guard_ifaces);
+	g->ifaces_big = bpf_map__fd(g->skel->maps.guard_ifaces_big);
+	g->scoped4 = bpf_map__fd(g->skel->maps.guard_block_scoped_v4);
+	g->scoped6 = bpf_map__fd(g->skel->maps.guard_block_scoped_v6);
+	g->rl_limits = bpf_map__fd(g->skel->maps.guard_rl_limits);
+	g->rl_state = bpf_map__fd(g->skel->maps.guard_rl_state);
+	g->events = bpf_map__fd(g->skel->maps.guard_events);
 	g->settings = bpf_map__fd(g->skel->maps.guard_settings);
 	g->counters = bpf_map__fd(g->skel->maps.guard_counters);
 	g->allow4 = bpf_map__fd(g->skel->maps.guard_allow_v4);
@@ -89,6 +113,11 @@ fail:
 	return false;
 }
 
+static bool guard_open(struct guard *g)
+{
+	return guard_open_ring(g, 0);
+}
+
 static bool guard_set_iface(struct guard *g, __u32 mode)
 {
 	struct guard_iface v = { .mode = mode, .slot = SLOT };
@@ -97,13 +126,29 @@ static bool guard_set_iface(struct guard *g, __u32 mode)
 	return ASSERT_OK(bpf_map_update_elem(g->ifaces, &key, &v, BPF_ANY), "guard_ifaces update");
 }
 
+static bool guard_set_settings(struct guard *g, const struct guard_settings *v)
+{
+	__u32 key = 0;
+
+	return ASSERT_OK(bpf_map_update_elem(g->settings, &key, v, BPF_ANY), "guard_settings update");
+}
+
 static bool guard_set_policy(struct guard *g, __u32 malformed, __u32 later_fragment)
 {
 	struct guard_settings v = { .malformed_action = malformed,
 				    .later_fragment_action = later_fragment };
-	__u32 key = 0;
 
-	return ASSERT_OK(bpf_map_update_elem(g->settings, &key, &v, BPF_ANY), "guard_settings update");
+	return guard_set_settings(g, &v);
+}
+
+static bool guard_set_limit(struct guard *g, enum guard_rl_class cls, __u64 pps, __u64 bps,
+			    __u64 burst_packets, __u64 burst_bytes)
+{
+	struct guard_rl_limit v = { .pps = pps, .bps = bps, .burst_packets = burst_packets,
+				    .burst_bytes = burst_bytes };
+	__u32 key = cls;
+
+	return ASSERT_OK(bpf_map_update_elem(g->rl_limits, &key, &v, BPF_ANY), "guard_rl_limits update");
 }
 
 /* One slot of guard_counters, summed over CPUs. */
@@ -122,20 +167,30 @@ static bool guard_read(struct guard *g, __u32 slot, struct guard_counters *sum)
 	return true;
 }
 
-static int guard_run(struct guard *g, const void *data, size_t len, __u32 *retval)
+/*
+ * Runs the packet `repeat` times in one test_run call: back to back on one CPU, within
+ * microseconds, which is what the token-bucket and sampling tests count on. retval: the last run's.
+ */
+static int guard_run_on(struct guard *g, const void *data, size_t len, __u32 ifindex,
+			__u32 repeat, __u32 *retval)
 {
-	struct xdp_md ctx = { .data_end = (__u32)len, .ingress_ifindex = IFINDEX };
+	struct xdp_md ctx = { .data_end = (__u32)len, .ingress_ifindex = ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
 		    .data_in = data,
 		    .data_size_in = (__u32)len,
 		    .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx),
-		    .repeat = 1);
+		    .repeat = repeat);
 	int err;
 
 	err = bpf_prog_test_run_opts(g->prog, &opts);
 	*retval = opts.retval;
 	return err ? -errno : 0;
+}
+
+static int guard_run(struct guard *g, const void *data, size_t len, __u32 *retval)
+{
+	return guard_run_on(g, data, len, IFINDEX, 1, retval);
 }
 
 /* ---- expected counter deltas ---------------------------------------------- */
@@ -147,6 +202,8 @@ enum {
 	F_FRAGMENT = 1 << 3,
 	F_BLOCKED = 1 << 4,
 	F_ALLOWED = 1 << 5,
+	F_RATE_LIMITED = 1 << 6,	/* block mode: counted in rate_limited */
+	F_SAMPLED = 1 << 7,		/* a drop record was written */
 };
 
 static void expect_delta(struct guard_counters *e, size_t len, __u32 verdict, unsigned flags,
@@ -163,12 +220,15 @@ static void expect_delta(struct guard_counters *e, size_t len, __u32 verdict, un
 	e->fragments = !!(flags & F_FRAGMENT);
 	e->blocked_by_list = !!(flags & F_BLOCKED);
 	e->allowed_by_list = !!(flags & F_ALLOWED);
+	e->rate_limited = !!(flags & F_RATE_LIMITED);
+	e->events_sampled = !!(flags & F_SAMPLED);
 	if (reason != GUARD_REASON_NONE)
 		e->by_reason[reason] = 1;
 }
 
 #define CNT_FIELDS(X) X(rx_packets) X(rx_bytes) X(passed) X(dropped) X(would_drop) X(non_ip) \
-		      X(malformed) X(fragments) X(blocked_by_list) X(allowed_by_list)
+		      X(malformed) X(fragments) X(blocked_by_list) X(allowed_by_list) \
+		      X(rate_limited) X(events_sampled) X(events_capped) X(events_lost)
 
 /* Every field of after - before must equal expected: a stray bump is a failure too. */
 static bool check_delta(const char *what, const struct guard_counters *before,
@@ -316,6 +376,8 @@ struct fx_rule {
 	bool allow;		/* else block */
 	int expiry;		/* NEVER, EXPIRED (in the past), LIVE (in the future) */
 	bool hit;		/* the packet must bump this entry's hit counters */
+	__u8 proto;		/* non-zero: a scoped block entry for this protocol... */
+	__u16 port;		/* ...and destination port */
 };
 
 struct fixture {
@@ -336,6 +398,10 @@ struct fixture {
 #define BLOCK_HIT(c) { .cidr = c, .hit = true }
 #define ALLOW(c) { .cidr = c, .allow = true }
 #define ALLOW_HIT(c) { .cidr = c, .allow = true, .hit = true }
+#define SCOPED(c, pr, po) { .cidr = c, .proto = pr, .port = po }
+#define SCOPED_HIT(c, pr, po) { .cidr = c, .proto = pr, .port = po, .hit = true }
+#define UDP_P 17
+#define TCP_P 6
 
 static const struct fixture fixtures[] = {
 	/* Well-formed traffic, empty lists, block mode. */
@@ -631,6 +697,109 @@ static const struct fixture fixtures[] = {
 	{ .desc = "arp is not checked against the lists", .pkt = { LAYERS(ETH, ARP) },
 	  .rules = { BLOCK("0.0.0.0/0") }, .verdict = XDP_PASS, .flags = F_NON_IP },
 
+	/*
+	 * Protocol/port-scoped block entries. The fixtures' UDP goes 40000 -> 53, their TCP
+	 * 40000 -> 443.
+	 */
+	{ .desc = "scoped: ipv4 udp 53 from a /24 with udp 53 blocked",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP, PAY(8)) },
+	  .rules = { SCOPED_HIT("192.0.2.0/24", UDP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: port mismatch (udp 54 blocked) passes",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP, PAY(8)) },
+	  .rules = { SCOPED("192.0.2.0/24", UDP_P, 54), SCOPED("192.0.2.0/24", UDP_P, 52) },
+	  .verdict = XDP_PASS },
+	{ .desc = "scoped: protocol mismatch (tcp 53 blocked) passes udp 53",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP, PAY(8)) },
+	  .rules = { SCOPED("192.0.2.0/24", TCP_P, 53) }, .verdict = XDP_PASS },
+	{ .desc = "scoped: address mismatch passes",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP, PAY(8)) },
+	  .rules = { SCOPED("192.0.3.0/24", UDP_P, 53), SCOPED("192.0.2.2/32", UDP_P, 53) },
+	  .verdict = XDP_PASS },
+	{ .desc = "scoped: the destination address is not what is matched",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP, PAY(8)) },
+	  .rules = { SCOPED(D4 "/32", UDP_P, 53) }, .verdict = XDP_PASS },
+	{ .desc = "scoped: tcp 443 /32 drops a syn",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), TCP(12)) },
+	  .rules = { SCOPED_HIT(S4 "/32", TCP_P, 443), SCOPED("192.0.2.0/24", UDP_P, 443) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: longest address prefix of the same port wins (both block)",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP) },
+	  .rules = { SCOPED("192.0.0.0/16", UDP_P, 53), SCOPED_HIT("192.0.2.0/24", UDP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: 0.0.0.0/0 udp 53 blocks every source",
+	  .pkt = { LAYERS(ETH, IP4("203.0.113.9", D4), UDP) },
+	  .rules = { SCOPED_HIT("0.0.0.0/0", UDP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: ipv6 udp 53 from a blocked /32",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), UDP, PAY(8)) },
+	  .rules = { SCOPED_HIT("2001:db8::/32", UDP_P, 53), SCOPED("2001:db8::/32", TCP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: ipv6 tcp 443 after extension headers",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), EXT(PKT_EXT_HOP, 8), EXT(PKT_EXT_DEST, 16), TCP(0)) },
+	  .rules = { SCOPED_HIT(S6 "/128", TCP_P, 443) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: ipv6 port mismatch passes",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), TCP(0)) },
+	  .rules = { SCOPED("2001:db8::/32", TCP_P, 444), SCOPED("2001:db8::/32", UDP_P, 443) },
+	  .verdict = XDP_PASS },
+	{ .desc = "scoped: 802.1ad+802.1Q ipv4 udp 53",
+	  .pkt = { LAYERS(ETH, VLAN(0x88a8), VLAN(0x8100), IP4(S4, D4), UDP) },
+	  .rules = { SCOPED_HIT(S4 "/32", UDP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: ipv4 later fragment carries no port, not matched",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), IP4FRAG(185, 1), PROTO(17), PAY(64)) },
+	  .later_fragment_action = GUARD_ACTION_PASS,
+	  .rules = { SCOPED("0.0.0.0/0", UDP_P, 53), SCOPED("0.0.0.0/0", UDP_P, 0) },
+	  .verdict = XDP_PASS, .flags = F_FRAGMENT },
+	{ .desc = "scoped: ipv6 later fragment carries no port, not matched",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), FRAG6(100, 1), PROTO(17), PAY(64)) },
+	  .later_fragment_action = GUARD_ACTION_PASS,
+	  .rules = { SCOPED("::/0", UDP_P, 53), SCOPED("::/0", UDP_P, 0) },
+	  .verdict = XDP_PASS, .flags = F_FRAGMENT },
+	{ .desc = "scoped: ipv4 first fragment carries the udp header: matched",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), IP4FRAG(0, 1), UDP, PAY(32)) },
+	  .rules = { SCOPED_HIT(S4 "/32", UDP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_FRAGMENT | F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: icmp has no port: an entry for proto 1 port 0 is not looked up",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), ICMP, PAY(8)) },
+	  .rules = { SCOPED("0.0.0.0/0", 1, 0) }, .verdict = XDP_PASS },
+	{ .desc = "scoped: gre has no port either",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), PROTO(47), PAY(4)) },
+	  .rules = { SCOPED("0.0.0.0/0", 47, 0) }, .verdict = XDP_PASS },
+	{ .desc = "scoped: the allow list wins over a scoped block",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP) },
+	  .rules = { ALLOW_HIT(S4 "/32"), SCOPED(S4 "/32", UDP_P, 53) },
+	  .verdict = XDP_PASS, .flags = F_ALLOWED },
+	{ .desc = "scoped: ipv6 allow /64 wins over a scoped block",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), TCP(0)) },
+	  .rules = { ALLOW_HIT("2001:db8::/64"), SCOPED("::/0", TCP_P, 443) },
+	  .verdict = XDP_PASS, .flags = F_ALLOWED },
+	{ .desc = "scoped: a plain block hit is not looked up further",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP) },
+	  .rules = { BLOCK_HIT("192.0.2.0/24"), SCOPED(S4 "/32", UDP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: plain block miss, scoped hit",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP) },
+	  .rules = { BLOCK("192.0.3.0/24"), SCOPED_HIT(S4 "/32", UDP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: expired entry is a miss",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP) },
+	  .rules = { { .cidr = S4 "/32", .proto = UDP_P, .port = 53, .expiry = EXPIRED } },
+	  .verdict = XDP_PASS },
+	{ .desc = "scoped: entry expiring in the future drops",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), UDP) },
+	  .rules = { { .cidr = S6 "/128", .proto = UDP_P, .port = 53, .expiry = LIVE, .hit = true } },
+	  .verdict = XDP_DROP, .flags = F_BLOCKED, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: observe mode counts would_drop",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), TCP(0)) }, .observe = true,
+	  .rules = { SCOPED_HIT("192.0.2.0/24", TCP_P, 443) },
+	  .verdict = XDP_PASS, .flags = F_WOULD_DROP, .reason = GUARD_REASON_BLOCKLIST },
+	{ .desc = "scoped: malformed udp is malformed, not matched",
+	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP), .pokes = { POKE16(PKT_UDP, 0, 4, 7) } },
+	  .rules = { SCOPED(S4 "/32", UDP_P, 53) },
+	  .verdict = XDP_DROP, .flags = F_MALFORMED, .reason = R_MAL(UDP) },
+
 	/* No guard_ifaces entry yet: counted in slot 0, passed, no policy at all. */
 	{ .desc = "unconfigured ifindex: slot 0, passed even when malformed",
 	  .pkt = { LAYERS(ETH, IP4(S4, D4), UDP), .pokes = { POKE8(PKT_IPV4, 0, 0, 0x44) } },
@@ -645,9 +814,12 @@ static const struct fixture fixtures[] = {
 struct lpm_key {
 	int family;
 	size_t size;
+	unsigned addr_prefix;
 	union {
 		struct guard_lpm_v4 v4;
 		struct guard_lpm_v6 v6;
+		struct guard_lpm_scoped_v4 s4;
+		struct guard_lpm_scoped_v6 s6;
 	};
 };
 
@@ -664,6 +836,7 @@ static bool parse_cidr(const char *cidr, struct lpm_key *k)
 	memcpy(addr, cidr, n);
 	addr[n] = '\0';
 	prefix = (unsigned)atoi(slash + 1);
+	k->addr_prefix = prefix;
 	if (inet_pton(AF_INET, addr, k->v4.addr) == 1 && prefix <= 32) {
 		k->family = AF_INET;
 		k->v4.prefixlen = prefix;
@@ -679,31 +852,91 @@ static bool parse_cidr(const char *cidr, struct lpm_key *k)
 	return false;
 }
 
-static __u64 boottime_ns(void)
+/* The key of a list entry: plain, or scoped as guard.h lays it out (proto, port, address). */
+static bool rule_key(const struct fx_rule *r, struct lpm_key *k)
+{
+	struct lpm_key a;
+
+	if (!parse_cidr(r->cidr, &a))
+		return false;
+	if (!r->proto) {
+		*k = a;
+		return true;
+	}
+	memset(k, 0, sizeof(*k));
+	k->family = a.family;
+	k->addr_prefix = a.addr_prefix;
+	if (a.family == AF_INET) {
+		k->s4.prefixlen = GUARD_SCOPED_KEY_BITS + a.addr_prefix;
+		k->s4.proto = r->proto;
+		k->s4.port[0] = (__u8)(r->port >> 8);
+		k->s4.port[1] = (__u8)r->port;
+		memcpy(k->s4.addr, a.v4.addr, sizeof(k->s4.addr));
+		k->size = sizeof(k->s4);
+	} else {
+		k->s6.prefixlen = GUARD_SCOPED_KEY_BITS + a.addr_prefix;
+		k->s6.proto = r->proto;
+		k->s6.port[0] = (__u8)(r->port >> 8);
+		k->s6.port[1] = (__u8)r->port;
+		memcpy(k->s6.addr, a.v6.addr, sizeof(k->s6.addr));
+		k->size = sizeof(k->s6);
+	}
+	return true;
+}
+
+static __u64 clock_now_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_BOOTTIME, &ts);
+	clock_gettime(id, &ts);
 	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 }
 
+/* List expiries and drop records: bpf_ktime_get_boot_ns(). */
+static __u64 boottime_ns(void)
+{
+	return clock_now_ns(CLOCK_BOOTTIME);
+}
+
+/* Rate-limit buckets: bpf_ktime_get_coarse_ns(), never ahead of CLOCK_MONOTONIC. */
+static __u64 monotonic_ns(void)
+{
+	return clock_now_ns(CLOCK_MONOTONIC);
+}
+
+/* Two ticks at HZ=100: how far the datapath's cached coarse clock may lag. */
+#define RL_CLOCK_SLACK_NS 20000000ull
+
 static int rule_map(const struct guard *g, const struct fx_rule *r, int family)
 {
+	if (r->proto)
+		return family == AF_INET ? g->scoped4 : g->scoped6;
 	if (family == AF_INET)
 		return r->allow ? g->allow4 : g->block4;
 	return r->allow ? g->allow6 : g->block6;
 }
 
+static const char *rule_name(const struct fx_rule *r, char *buf, size_t len)
+{
+	if (r->proto)
+		snprintf(buf, len, "%s proto %u port %u", r->cidr, r->proto, r->port);
+	else
+		snprintf(buf, len, "%s%s", r->allow ? "allow " : "", r->cidr);
+	return buf;
+}
+
+/* The value the agent would write: reason_id 7, origin CLI, the address prefix length. */
 static bool add_rule(struct guard *g, const char *desc, const struct fx_rule *r)
 {
-	struct guard_rule v = { .created_ns = 1, .origin = GUARD_ORIGIN_CLI };
-	char name[512];
+	struct guard_rule v = { .created_ns = 1, .origin = GUARD_ORIGIN_CLI, .reason_id = 7 };
+	char name[512], rn[128];
 	struct lpm_key k;
 	__u64 now = boottime_ns();
 
-	snprintf(name, sizeof(name), "%s: rule %s", desc, r->cidr);
-	if (!ASSERT_TRUE(parse_cidr(r->cidr, &k), name))
+	snprintf(name, sizeof(name), "%s: rule %s", desc, rule_name(r, rn, sizeof(rn)));
+	if (!ASSERT_TRUE(rule_key(r, &k), name))
 		return false;
+	v.prefixlen = (__u8)k.addr_prefix;
 	if (r->expiry == EXPIRED)
 		v.expires_ns = now - 1000000000ull;
 	else if (r->expiry == LIVE)
@@ -715,22 +948,23 @@ static bool add_rule(struct guard *g, const char *desc, const struct fx_rule *r)
 static bool check_rule_hits(struct guard *g, const char *desc, const struct fx_rule *r, size_t len)
 {
 	struct guard_rule v;
-	char name[512];
+	char name[512], rn[128];
 	struct lpm_key k;
 	bool ok = true;
 
-	parse_cidr(r->cidr, &k);
-	snprintf(name, sizeof(name), "%s: lookup rule %s", desc, r->cidr);
+	rule_key(r, &k);
+	rule_name(r, rn, sizeof(rn));
+	snprintf(name, sizeof(name), "%s: lookup rule %s", desc, rn);
 	if (!ASSERT_OK(bpf_map_lookup_elem(rule_map(g, r, k.family), &k.v4, &v), name))
 		return false;
-	snprintf(name, sizeof(name), "%s: rule %s hit_packets", desc, r->cidr);
+	snprintf(name, sizeof(name), "%s: rule %s hit_packets", desc, rn);
 	ok &= ASSERT_EQ(v.hit_packets, r->hit ? 1 : 0, name);
-	snprintf(name, sizeof(name), "%s: rule %s hit_bytes", desc, r->cidr);
+	snprintf(name, sizeof(name), "%s: rule %s hit_bytes", desc, rn);
 	ok &= ASSERT_EQ(v.hit_bytes, r->hit ? len : 0, name);
-	snprintf(name, sizeof(name), "%s: rule %s last_hit_ns set", desc, r->cidr);
+	snprintf(name, sizeof(name), "%s: rule %s last_hit_ns set", desc, rn);
 	ok &= ASSERT_EQ(v.last_hit_ns != 0, r->hit, name);
 	if (r->hit) {
-		snprintf(name, sizeof(name), "%s: rule %s last_hit_ns not in the future", desc, r->cidr);
+		snprintf(name, sizeof(name), "%s: rule %s last_hit_ns not in the future", desc, rn);
 		ok &= ASSERT_TRUE(v.last_hit_ns <= boottime_ns(), name);
 	}
 	return ok;
@@ -845,13 +1079,44 @@ struct cut_config {
 	const char *desc;
 	bool observe;
 	__u32 malformed_action;
+	bool all_on;	/* scoped entry, rate limits and drop records configured, none matching */
 };
 
 static const struct cut_config cut_configs[] = {
 	{ .desc = "block mode, malformed_action drop", false, GUARD_ACTION_DROP },
 	{ .desc = "block mode, malformed_action pass", false, GUARD_ACTION_PASS },
 	{ .desc = "observe mode", true, GUARD_ACTION_DROP },
+	{ .desc = "block mode, scoped list, rate limits, drop records", false, GUARD_ACTION_DROP,
+	  true },
 };
+
+/*
+ * Everything configured, nothing that the test packets hit: a scoped entry for another
+ * network, limits no test reaches, and a record for every drop (the sweep's malformed ones).
+ */
+static bool guard_all_on(struct guard *g, __u32 malformed_action)
+{
+	static const struct fx_rule scoped[] = { SCOPED("203.0.113.0/24", UDP_P, 53),
+						 SCOPED("2001:db8:ffff::/48", TCP_P, 443) };
+	struct guard_settings set = { .malformed_action = malformed_action,
+				      .later_fragment_action = GUARD_ACTION_PASS,
+				      .sample_every = 1, .sample_max_per_sec = 1000000 };
+
+	for (int c = 0; c < GUARD_RL_CLASS_COUNT; c++)
+		if (!guard_set_limit(g, c, 1000000000, 1000000000000ull, 0, 0))
+			return false;
+	for (size_t i = 0; i < sizeof(scoped) / sizeof(scoped[0]); i++) {
+		struct lpm_key k;
+		struct guard_rule v = {};
+
+		rule_key(&scoped[i], &k);
+		/* Written again for each config of a base: BPF_ANY. */
+		if (!ASSERT_OK(bpf_map_update_elem(rule_map(g, &scoped[i], k.family), &k.v4, &v,
+						   BPF_ANY), "all on: scoped entry"))
+			return false;
+	}
+	return guard_set_settings(g, &set);
+}
 
 /* Stops at the first failing cut of a base and config: one bug, one message. */
 static bool cut_base_run(struct guard *g, const struct cut_base *b, const struct cut_config *c,
@@ -877,6 +1142,8 @@ static bool cut_base_run(struct guard *g, const struct cut_base *b, const struct
 					flags |= F_WOULD_DROP;
 				if (drop)
 					verdict = XDP_DROP;
+				if (drop && c->all_on)
+					flags |= F_SAMPLED;
 			}
 			snprintf(what, sizeof(what), "%s, %s, cut at %zu of %zu (%s+%zu)%s", b->desc,
 				 c->desc, len, p->len, in ? pkt_kind_name(in->kind) : "-",
@@ -910,6 +1177,7 @@ TEST(guard_xdp_truncated)
 
 			if (!guard_set_iface(&g, cc->observe ? GUARD_MODE_OBSERVE_V : GUARD_MODE_BLOCK_V) ||
 			    !guard_set_policy(&g, cc->malformed_action, GUARD_ACTION_PASS) ||
+			    (cc->all_on && !guard_all_on(&g, cc->malformed_action)) ||
 			    !cut_base_run(&g, b, cc, &p))
 				break;
 		}
@@ -984,4 +1252,919 @@ TEST(guard_xdp_mode_switch)
 		  GUARD_REASON_MALFORMED_IPV4);
 out:
 	guard_close(&g);
+}
+
+/* ---- empty-list hints ------------------------------------------------------ */
+
+/* settings.empty_lists skips lookups: the agent's promise, which a wrong bit turns into a miss. */
+TEST(guard_xdp_empty_hints)
+{
+	static const struct fx_rule rules[] = { BLOCK(S4 "/32"), SCOPED(S6 "/128", UDP_P, 53),
+						ALLOW("10.0.0.0/8") };
+	struct guard_settings set = { .later_fragment_action = GUARD_ACTION_PASS };
+	struct guard g;
+	struct pkt p4, p6, pa;
+
+	build_packet(&p4, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	build_packet(&p6, &(struct build){ LAYERS(ETH, IP6(S6, D6), UDP) });
+	build_packet(&pa, &(struct build){ LAYERS(ETH, IP4("10.1.1.1", D4), UDP) });
+	if (!guard_open(&g))
+		return;
+	if (!guard_set_iface(&g, GUARD_MODE_BLOCK_V) || !guard_set_settings(&g, &set))
+		goto out;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (!add_rule(&g, "hints", &rules[i]))
+			goto out;
+	if (!run_check(&g, "no hints: blocked", p4.buf, p4.len, SLOT, XDP_DROP, F_BLOCKED,
+		       GUARD_REASON_BLOCKLIST) ||
+	    !run_check(&g, "no hints: scoped blocked", p6.buf, p6.len, SLOT, XDP_DROP, F_BLOCKED,
+		       GUARD_REASON_BLOCKLIST) ||
+	    !run_check(&g, "no hints: allowed", pa.buf, pa.len, SLOT, XDP_PASS, F_ALLOWED,
+		       GUARD_REASON_NONE))
+		goto out;
+	/* The bits of the other lists change nothing. */
+	set.empty_lists = GUARD_EMPTY_ALLOW_V6 | GUARD_EMPTY_BLOCK_V6 | GUARD_EMPTY_BLOCK_SCOPED_V4;
+	if (!guard_set_settings(&g, &set) ||
+	    !run_check(&g, "other bits: blocked", p4.buf, p4.len, SLOT, XDP_DROP, F_BLOCKED,
+		       GUARD_REASON_BLOCKLIST) ||
+	    !run_check(&g, "other bits: scoped blocked", p6.buf, p6.len, SLOT, XDP_DROP, F_BLOCKED,
+		       GUARD_REASON_BLOCKLIST) ||
+	    !run_check(&g, "other bits: allowed", pa.buf, pa.len, SLOT, XDP_PASS, F_ALLOWED,
+		       GUARD_REASON_NONE))
+		goto out;
+	set.empty_lists = GUARD_EMPTY_ALLOW_V4 | GUARD_EMPTY_BLOCK_V4 | GUARD_EMPTY_BLOCK_SCOPED_V6;
+	if (!guard_set_settings(&g, &set))
+		goto out;
+	run_check(&g, "block_v4 skipped", p4.buf, p4.len, SLOT, XDP_PASS, 0, GUARD_REASON_NONE);
+	run_check(&g, "scoped_v6 skipped", p6.buf, p6.len, SLOT, XDP_PASS, 0, GUARD_REASON_NONE);
+	run_check(&g, "allow_v4 skipped", pa.buf, pa.len, SLOT, XDP_PASS, 0, GUARD_REASON_NONE);
+out:
+	guard_close(&g);
+}
+
+/* ---- rate limits ------------------------------------------------------------ */
+
+#define SCALE GUARD_RL_SCALE
+
+/* The delta K runs of one packet must leave: pass packets passed, the rest over the limit. */
+static void expect_rl(struct guard_counters *e, size_t len, unsigned k, unsigned pass, bool observe)
+{
+	unsigned over = k - pass;
+
+	memset(e, 0, sizeof(*e));
+	e->rx_packets = k;
+	e->rx_bytes = (__u64)k * len;
+	e->passed = observe ? k : pass;
+	e->dropped = observe ? 0 : over;
+	e->would_drop = observe ? over : 0;
+	e->rate_limited = observe ? 0 : over;
+	e->by_reason[GUARD_REASON_RATE_LIMIT] = over;
+}
+
+/* Runs the packet k times in one test_run and checks the deltas against expected. */
+static bool run_k(struct guard *g, const char *what, const struct pkt *p, __u32 ifindex, unsigned k,
+		  __u32 slot, const struct guard_counters *expected, __u32 last_verdict)
+{
+	struct guard_counters before, after;
+	char name[512];
+	__u32 retval = ~0u;
+	bool ok;
+
+	if (!guard_read(g, slot, &before))
+		return false;
+	snprintf(name, sizeof(name), "%s: bpf_prog_test_run_opts", what);
+	if (!ASSERT_OK(guard_run_on(g, p->buf, p->len, ifindex, k, &retval), name))
+		return false;
+	snprintf(name, sizeof(name), "%s: last verdict (got %s)", what, verdict_name(retval));
+	ok = ASSERT_EQ(retval, last_verdict, name);
+	if (!guard_read(g, slot, &after))
+		return false;
+	return check_delta(what, &before, &after, expected) && ok;
+}
+
+/* K packets of which exactly `pass` get through. */
+static bool run_rl(struct guard *g, const char *what, const struct pkt *p, unsigned k,
+		   unsigned pass, bool observe)
+{
+	struct guard_counters e;
+
+	expect_rl(&e, p->len, k, pass, observe);
+	return run_k(g, what, p, IFINDEX, k, SLOT, &e,
+		     k > pass && !observe ? XDP_DROP : XDP_PASS);
+}
+
+static void rl_key(struct guard_rl_key *k, int family, enum guard_rl_class cls, unsigned plen,
+		   const char *addr)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = family == AF_INET ? 2 : 10;
+	k->rl_class = cls;
+	k->prefixlen = plen;
+	if (inet_pton(family, addr, k->addr) != 1)
+		abort();
+}
+
+static bool rl_state(struct guard *g, const char *what, const struct guard_rl_key *k,
+		     struct guard_rl_state *st)
+{
+	char name[256];
+
+	snprintf(name, sizeof(name), "%s: guard_rl_state entry", what);
+	return ASSERT_OK(bpf_map_lookup_elem(g->rl_state, k, st), name);
+}
+
+static bool rl_open(struct guard *g, bool observe)
+{
+	if (!guard_open(g))
+		return false;
+	if (guard_set_iface(g, observe ? GUARD_MODE_OBSERVE_V : GUARD_MODE_BLOCK_V) &&
+	    guard_set_policy(g, GUARD_ACTION_DROP, GUARD_ACTION_PASS))
+		return true;
+	guard_close(g);
+	return false;
+}
+
+static void pkt_tcp_flags(struct pkt *p, uint8_t flags)
+{
+	pkt_at(p, PKT_TCP, 0)[13] = flags;
+}
+
+/* A packet limit: exactly burst pass, then every one is over; the state tells the agent so. */
+TEST(guard_xdp_rate_limit_pps)
+{
+	struct guard_rl_state st;
+	struct guard_rl_key k;
+	struct guard g;
+	struct pkt p, q;
+	__u64 t0, t1;
+
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP, PAY(18)) });
+	build_packet(&q, &(struct build){ LAYERS(ETH, IP4("192.0.2.77", D4), UDP, PAY(18)) });
+	if (!rl_open(&g, false))
+		return;
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 1, 0, 5, 0))
+		goto out;
+	t0 = monotonic_ns();
+	if (!run_rl(&g, "udp pps 1 burst 5: 12 packets", &p, 12, 5, false))
+		goto out;
+	t1 = monotonic_ns();
+	if (!run_rl(&g, "another source has its own bucket", &q, 3, 3, false) ||
+	    !run_rl(&g, "the first source is still over", &p, 2, 0, false))
+		goto out;
+
+	rl_key(&k, AF_INET, GUARD_RL_UDP, 32, S4);
+	if (!rl_state(&g, "udp source", &k, &st))
+		goto out;
+	ASSERT_EQ(st.total_packets, 14, "total_packets");
+	ASSERT_EQ(st.total_over_packets, 9, "total_over_packets");
+	ASSERT_EQ(st.over_packets, 9, "over_packets in the streak");
+	ASSERT_EQ(st.over_bytes, 9 * p.len, "over_bytes in the streak");
+	/* The buckets' clock is the coarse one, cached per jiffy: a tick or two behind. */
+	ASSERT_TRUE(st.over_since_ns + RL_CLOCK_SLACK_NS >= t0 && st.over_since_ns <= t1,
+		    "over_since_ns: first over packet");
+	ASSERT_TRUE(st.last_over_ns >= st.over_since_ns && st.last_over_ns <= monotonic_ns(),
+		    "last_over_ns: the latest over packet");
+	ASSERT_TRUE(st.created_ns + RL_CLOCK_SLACK_NS >= t0 && st.created_ns <= t1, "created_ns");
+	ASSERT_TRUE(st.pkt_tokens < SCALE, "packet credit below one packet");
+	ASSERT_EQ(st.byte_tokens, 0, "no byte bucket");
+	rl_key(&k, AF_INET, GUARD_RL_UDP, 32, "192.0.2.77");
+	if (rl_state(&g, "second source", &k, &st)) {
+		ASSERT_EQ(st.total_packets, 3, "second source: total_packets");
+		ASSERT_EQ(st.over_since_ns, 0, "second source: never over");
+		ASSERT_EQ(st.pkt_tokens / SCALE, 2, "second source: 2 packets of credit left");
+	}
+	rl_key(&k, AF_INET, GUARD_RL_ALL, 32, S4);
+	ASSERT_EQ(bpf_map_lookup_elem(g.rl_state, &k, &st), -ENOENT, "no ALL bucket without an ALL limit");
+out:
+	guard_close(&g);
+}
+
+/* Classes: SYN (without ACK), UDP, ICMP and ICMPv6 each count on their own. */
+TEST(guard_xdp_rate_limit_classes)
+{
+	struct pkt syn, synack, ack, udp, icmp, icmp6, syn6;
+	struct guard g;
+
+	build_packet(&syn, &(struct build){ LAYERS(ETH, IP4(S4, D4), TCP(0)) });
+	build_packet(&synack, &(struct build){ LAYERS(ETH, IP4(S4, D4), TCP(0)) });
+	pkt_tcp_flags(&synack, 0x12);
+	build_packet(&ack, &(struct build){ LAYERS(ETH, IP4(S4, D4), TCP(0), PAY(10)) });
+	pkt_tcp_flags(&ack, 0x10);
+	build_packet(&udp, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	build_packet(&icmp, &(struct build){ LAYERS(ETH, IP4(S4, D4), ICMP, PAY(8)) });
+	build_packet(&icmp6, &(struct build){ LAYERS(ETH, IP6(S6, D6), ICMP6, PAY(8)) });
+	build_packet(&syn6, &(struct build){ LAYERS(ETH, IP6(S6, D6), TCP(0)) });
+	if (!rl_open(&g, false))
+		return;
+	if (!guard_set_limit(&g, GUARD_RL_TCP_SYN, 1, 0, 2, 0) ||
+	    !guard_set_limit(&g, GUARD_RL_ICMP, 1, 0, 1, 0))
+		goto out;
+	if (!run_rl(&g, "syn: burst 2 of 5", &syn, 5, 2, false) ||
+	    !run_rl(&g, "udp from the same source: no udp limit", &udp, 5, 5, false) ||
+	    !run_rl(&g, "ack: no class, no ALL limit", &ack, 5, 5, false) ||
+	    !run_rl(&g, "syn+ack is not a syn", &synack, 3, 3, false) ||
+	    !run_rl(&g, "icmp: burst 1 of 3", &icmp, 3, 1, false) ||
+	    !run_rl(&g, "icmpv6 is icmp too, its own source", &icmp6, 3, 1, false) ||
+	    !run_rl(&g, "ipv6 syn: its own source", &syn6, 3, 2, false) ||
+	    !run_rl(&g, "syn still over", &syn, 1, 0, false))
+		goto out;
+	/* A udp limit now, from a fresh bucket. */
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 1, 0, 4, 0))
+		goto out;
+	run_rl(&g, "udp limit set: burst 4 of 6", &udp, 6, 4, false);
+out:
+	guard_close(&g);
+}
+
+/* ALL counts every packet of a source, after its class bucket. */
+TEST(guard_xdp_rate_limit_all)
+{
+	struct pkt udp, ack, syn, other;
+	struct guard g;
+
+	build_packet(&udp, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	build_packet(&ack, &(struct build){ LAYERS(ETH, IP4(S4, D4), TCP(0)) });
+	pkt_tcp_flags(&ack, 0x10);
+	build_packet(&syn, &(struct build){ LAYERS(ETH, IP4(S4, D4), TCP(0)) });
+	build_packet(&other, &(struct build){ LAYERS(ETH, IP4(S4, D4), PROTO(47), PAY(4)) });
+	if (!rl_open(&g, false))
+		return;
+	if (!guard_set_limit(&g, GUARD_RL_ALL, 1, 0, 5, 0) ||
+	    !guard_set_limit(&g, GUARD_RL_TCP_SYN, 1, 0, 1, 0))
+		goto out;
+	if (!run_rl(&g, "all: 2 udp", &udp, 2, 2, false) ||
+	    !run_rl(&g, "all: 1 ack", &ack, 1, 1, false) ||
+	    /* The second syn is over its class bucket and never reaches ALL's. */
+	    !run_rl(&g, "all: syn class burst 1 of 2", &syn, 2, 1, false) ||
+	    !run_rl(&g, "all: gre, 1 left of 5", &other, 3, 1, false) ||
+	    !run_rl(&g, "all: udp over ALL", &udp, 1, 0, false))
+		goto out;
+out:
+	guard_close(&g);
+}
+
+/* Observe mode: the same decisions, counted as would_drop, everything passes. */
+TEST(guard_xdp_rate_limit_observe)
+{
+	struct guard_rl_state st;
+	struct guard_rl_key k;
+	struct guard g;
+	struct pkt p;
+
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP6(S6, D6), UDP, PAY(18)) });
+	if (!rl_open(&g, true))
+		return;
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 1, 0, 5, 0) ||
+	    !run_rl(&g, "observe: burst 5 of 12", &p, 12, 5, true))
+		goto out;
+	rl_key(&k, AF_INET6, GUARD_RL_UDP, 64, "2001:db8::");
+	if (rl_state(&g, "observe", &k, &st)) {
+		ASSERT_EQ(st.over_packets, 7, "observe: over_packets");
+		ASSERT_NEQ(st.over_since_ns, 0, "observe: over_since_ns set");
+	}
+out:
+	guard_close(&g);
+}
+
+/* A byte limit, alone and beside a packet limit (a packet over on bytes gives its packet back). */
+TEST(guard_xdp_rate_limit_bytes)
+{
+	struct guard_rl_state st;
+	struct guard_rl_key k;
+	struct guard g;
+	struct pkt p, big, q;
+
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP, PAY(58)) });
+	build_packet(&big, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP, PAY(400)) });
+	build_packet(&q, &(struct build){ LAYERS(ETH, IP4("192.0.2.99", D4), UDP, PAY(58)) });
+	if (!rl_open(&g, false))
+		return;
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 0, 1, 0, 3 * p.len + p.len / 2))
+		goto out;
+	if (!run_rl(&g, "bps 1, 3.5 packets of bytes: 3 of 8", &p, 8, 3, false))
+		goto out;
+	/* Half a small packet left: a big one does not fit either. */
+	if (!run_rl(&g, "a big packet does not fit the half packet left", &big, 1, 0, false))
+		goto out;
+	/* Both: 10 packets of credit, bytes for 2. */
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 1, 1, 10, 2 * q.len) ||
+	    !run_rl(&g, "pps and bps: bytes for 2 of 6", &q, 6, 2, false))
+		goto out;
+	rl_key(&k, AF_INET, GUARD_RL_UDP, 32, "192.0.2.99");
+	if (rl_state(&g, "pps and bps", &k, &st)) {
+		ASSERT_EQ(st.pkt_tokens / SCALE, 8, "packets over on bytes gave their packet back");
+		ASSERT_TRUE(st.byte_tokens < SCALE, "byte credit spent");
+	}
+out:
+	guard_close(&g);
+}
+
+/* The bucket's source prefix comes from the settings: IPv4 /32 and IPv6 /64 by default. */
+TEST(guard_xdp_rate_limit_prefix)
+{
+	struct guard_settings set = { .later_fragment_action = GUARD_ACTION_PASS };
+	struct pkt a1, a2, b, c1, c2, d;
+	struct guard_rl_state st;
+	struct guard_rl_key k;
+	struct guard g;
+
+	build_packet(&a1, &(struct build){ LAYERS(ETH, IP4("192.0.2.1", D4), UDP) });
+	build_packet(&a2, &(struct build){ LAYERS(ETH, IP4("192.0.2.200", D4), UDP) });
+	build_packet(&b, &(struct build){ LAYERS(ETH, IP4("192.0.3.1", D4), UDP) });
+	build_packet(&c1, &(struct build){ LAYERS(ETH, IP6("2001:db8:0:7::1", D6), UDP) });
+	build_packet(&c2, &(struct build){ LAYERS(ETH, IP6("2001:db8:0:7:ffff::2", D6), UDP) });
+	build_packet(&d, &(struct build){ LAYERS(ETH, IP6("2001:db8:0:8::1", D6), UDP) });
+	if (!rl_open(&g, false))
+		return;
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 1, 0, 4, 0))
+		goto out;
+	/* Defaults: /32 apart, /64 shared. */
+	if (!run_rl(&g, "/32: 192.0.2.1", &a1, 3, 3, false) ||
+	    !run_rl(&g, "/32: 192.0.2.200 is another bucket", &a2, 3, 3, false) ||
+	    !run_rl(&g, "/64: 2001:db8:0:7::1", &c1, 3, 3, false) ||
+	    !run_rl(&g, "/64: 2001:db8:0:7:ffff::2 shares it", &c2, 3, 1, false) ||
+	    !run_rl(&g, "/64: 2001:db8:0:8::1 is another", &d, 1, 1, false))
+		goto out;
+	rl_key(&k, AF_INET6, GUARD_RL_UDP, 64, "2001:db8:0:7::");
+	if (rl_state(&g, "/64 bucket", &k, &st))
+		ASSERT_EQ(st.total_packets, 6, "/64 bucket: both sources");
+	/* /24 and /48: new buckets, keyed by the new prefix length. */
+	set.rl_prefix_v4 = 24;
+	set.rl_prefix_v6 = 48;
+	if (!guard_set_settings(&g, &set) ||
+	    !run_rl(&g, "/24: 192.0.2.1", &a1, 3, 3, false) ||
+	    !run_rl(&g, "/24: 192.0.2.200 shares it", &a2, 3, 1, false) ||
+	    !run_rl(&g, "/24: 192.0.3.1 is another", &b, 1, 1, false) ||
+	    !run_rl(&g, "/48: 2001:db8:0:8::1", &d, 3, 3, false) ||
+	    !run_rl(&g, "/48: 2001:db8:0:7::1 shares it", &c1, 2, 1, false))
+		goto out;
+	rl_key(&k, AF_INET, GUARD_RL_UDP, 24, "192.0.2.0");
+	if (rl_state(&g, "/24 bucket", &k, &st))
+		ASSERT_EQ(st.total_over_packets, 2, "/24 bucket: over packets");
+	/* Out-of-range prefixes are clamped to the family's width. */
+	set.rl_prefix_v4 = 99;
+	if (!guard_set_settings(&g, &set) || !run_rl(&g, "prefix 99 -> /32", &b, 1, 1, false))
+		goto out;
+	rl_key(&k, AF_INET, GUARD_RL_UDP, 32, "192.0.3.1");
+	rl_state(&g, "clamped /32 bucket", &k, &st);
+out:
+	guard_close(&g);
+}
+
+/* The lists come first: an allowed source is never limited, a blocked one never charged. */
+TEST(guard_xdp_rate_limit_lists)
+{
+	static const struct fx_rule rules[] = { ALLOW(S4 "/32"), BLOCK("192.0.2.66/32"),
+						SCOPED("192.0.2.67/32", UDP_P, 53) };
+	struct guard_counters e;
+	struct guard_rl_state st;
+	struct guard_rl_key k;
+	struct pkt pa, pb, ps, frag;
+	struct guard g;
+
+	build_packet(&pa, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	build_packet(&pb, &(struct build){ LAYERS(ETH, IP4("192.0.2.66", D4), UDP) });
+	build_packet(&ps, &(struct build){ LAYERS(ETH, IP4("192.0.2.67", D4), UDP) });
+	build_packet(&frag, &(struct build){ LAYERS(ETH, IP4("192.0.2.68", D4), IP4FRAG(185, 1),
+						    PROTO(17), PAY(64)) });
+	if (!rl_open(&g, false))
+		return;
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 1, 0, 1, 0) ||
+	    !guard_set_limit(&g, GUARD_RL_ALL, 1, 0, 1, 0))
+		goto out;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (!add_rule(&g, "rl lists", &rules[i]))
+			goto out;
+	memset(&e, 0, sizeof(e));
+	e.rx_packets = e.passed = e.allowed_by_list = 5;
+	e.rx_bytes = 5 * pa.len;
+	if (!run_k(&g, "allowed source: 5 of 5, never limited", &pa, IFINDEX, 5, SLOT, &e, XDP_PASS))
+		goto out;
+	memset(&e, 0, sizeof(e));
+	e.rx_packets = e.dropped = e.blocked_by_list = e.by_reason[GUARD_REASON_BLOCKLIST] = 5;
+	e.rx_bytes = 5 * pb.len;
+	if (!run_k(&g, "blocked source: the list drops", &pb, IFINDEX, 5, SLOT, &e, XDP_DROP))
+		goto out;
+	e.rx_bytes = 5 * ps.len;
+	if (!run_k(&g, "scoped-blocked source: the list drops", &ps, IFINDEX, 5, SLOT, &e, XDP_DROP))
+		goto out;
+	rl_key(&k, AF_INET, GUARD_RL_UDP, 32, S4);
+	ASSERT_EQ(bpf_map_lookup_elem(g.rl_state, &k, &st), -ENOENT, "no bucket for the allowed source");
+	rl_key(&k, AF_INET, GUARD_RL_ALL, 32, "192.0.2.66");
+	ASSERT_EQ(bpf_map_lookup_elem(g.rl_state, &k, &st), -ENOENT, "no bucket for the blocked source");
+	/* A later fragment passed by the fragment policy is udp traffic: limited like it. */
+	expect_rl(&e, frag.len, 3, 1, false);
+	e.fragments = 3;
+	run_k(&g, "later udp fragments: udp bucket", &frag, IFINDEX, 3, SLOT, &e, XDP_DROP);
+out:
+	guard_close(&g);
+}
+
+/*
+ * Time: the bucket refills at pps and never above its burst; an over-limit streak ends when the
+ * source has stayed under for GUARD_RL_STREAK_GAP_NS; the rate window closes after a second.
+ * Sleeps 1.1 s.
+ */
+TEST(guard_xdp_rate_limit_refill)
+{
+	struct guard_rl_state st;
+	struct guard_rl_key k;
+	struct guard g;
+	struct pkt p;
+	__u64 first_over;
+
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	if (!rl_open(&g, false))
+		return;
+	rl_key(&k, AF_INET, GUARD_RL_UDP, 32, S4);
+	/* 10 pps: a packet of credit every 100 ms, each burst below lasts microseconds. */
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 10, 0, 1, 0) ||
+	    !run_rl(&g, "burst 1 of 3", &p, 3, 1, false) || !rl_state(&g, "after the burst", &k, &st))
+		goto out;
+	first_over = st.over_since_ns;
+	ASSERT_NEQ(first_over, 0, "streak started");
+	ASSERT_EQ(st.over_packets, 2, "streak: 2 over");
+	usleep(1100 * 1000);
+	/* 11 packets of credit earned, the bucket holds 1. */
+	if (!run_rl(&g, "after 1.1 s: one packet of credit (burst 1)", &p, 3, 1, false) ||
+	    !rl_state(&g, "after 1.1 s", &k, &st))
+		goto out;
+	ASSERT_TRUE(st.over_since_ns > first_over, "a new streak: the old one ended after 1 s under");
+	ASSERT_EQ(st.over_packets, 2, "new streak: 2 over");
+	ASSERT_EQ(st.total_over_packets, 4, "total over");
+	/* The window opened at creation closed with the first packet after a second. */
+	ASSERT_TRUE(st.last_rate_pps >= 2 && st.last_rate_pps <= 4, "last_rate_pps: 4 packets in 1.1 s");
+	/* Both from the same window, each rounded down on its own. */
+	ASSERT_TRUE(st.last_rate_bps >= st.last_rate_pps * p.len &&
+		    st.last_rate_bps < (st.last_rate_pps + 1) * p.len, "last_rate_bps");
+	ASSERT_EQ(st.win_packets, 2, "new window: the 2 packets after the one that closed it");
+out:
+	guard_close(&g);
+}
+
+struct rl_thread {
+	struct guard *g;
+	const struct pkt *p;
+	int cpu;
+	unsigned k;
+	int err;
+};
+
+static void *rl_thread_run(void *arg)
+{
+	struct rl_thread *t = arg;
+	cpu_set_t set;
+	__u32 retval;
+
+	CPU_ZERO(&set);
+	CPU_SET(t->cpu, &set);
+	t->err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (!t->err)
+		t->err = guard_run_on(t->g, t->p->buf, t->p->len, IFINDEX, t->k, &retval);
+	return NULL;
+}
+
+/*
+ * One source flooding from two CPUs at once: the compare-and-swaps keep the limit exact, so
+ * exactly burst packets pass in total (at pps 1 the run earns no credit worth a packet).
+ */
+TEST(guard_xdp_rate_limit_concurrent)
+{
+	const unsigned burst = 5000, k = 200000;
+	struct rl_thread t[2];
+	pthread_t tid[2];
+	struct guard_counters e;
+	cpu_set_t online;
+	struct guard g;
+	struct pkt p;
+	int cpus[2], n = 0;
+
+	if (sched_getaffinity(0, sizeof(online), &online))
+		CPU_ZERO(&online);
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &online))
+			cpus[n++] = c;
+	if (n < 2) {
+		test_skip("needs two CPUs");
+		return;
+	}
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	if (!rl_open(&g, false))
+		return;
+	if (!guard_set_limit(&g, GUARD_RL_UDP, 1, 0, burst, 0))
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		t[i] = (struct rl_thread){ .g = &g, .p = &p, .cpu = cpus[i], .k = k };
+		if (!ASSERT_OK(pthread_create(&tid[i], NULL, rl_thread_run, &t[i]), "pthread_create")) {
+			if (i)
+				pthread_join(tid[0], NULL);
+			goto out;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(tid[i], NULL);
+		ASSERT_OK(t[i].err, "test_run on its CPU");
+	}
+	memset(&e, 0, sizeof(e));
+	expect_rl(&e, p.len, 2 * k, burst, false);
+	{
+		struct guard_counters zero = {}, after;
+
+		if (guard_read(&g, SLOT, &after))
+			check_delta("two CPUs, one source", &zero, &after, &e);
+	}
+out:
+	guard_close(&g);
+}
+
+/* ---- drop records ----------------------------------------------------------- */
+
+#define EV_MAX 64
+
+struct ev_sink {
+	struct guard_event ev[EV_MAX];
+	int n;		/* records seen, including any beyond EV_MAX */
+	int bad_size;
+};
+
+static int ev_collect(void *ctx, void *data, size_t size)
+{
+	struct ev_sink *s = ctx;
+
+	if (size != sizeof(struct guard_event))
+		s->bad_size++;
+	else if (s->n < EV_MAX)
+		memcpy(&s->ev[s->n], data, sizeof(struct guard_event));
+	s->n++;
+	return 0;
+}
+
+/* Reads everything in the ring, as the agent's consumer would. */
+static bool ev_drain(struct guard *g, struct ev_sink *s)
+{
+	struct ring_buffer *rb;
+	int n;
+
+	memset(s, 0, sizeof(*s));
+	rb = ring_buffer__new(g->events, ev_collect, s, NULL);
+	if (!ASSERT_TRUE(rb, "ring_buffer__new"))
+		return false;
+	n = ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+	return ASSERT_GE(n, 0, "ring_buffer__consume") && ASSERT_EQ(s->bad_size, 0, "record size");
+}
+
+static bool ev_open(struct guard *g, __u32 ring, __u32 every, __u32 max_per_sec, bool observe)
+{
+	struct guard_settings set = { .later_fragment_action = GUARD_ACTION_PASS,
+				      .sample_every = every, .sample_max_per_sec = max_per_sec };
+
+	if (!guard_open_ring(g, ring))
+		return false;
+	if (guard_set_iface(g, observe ? GUARD_MODE_OBSERVE_V : GUARD_MODE_BLOCK_V) &&
+	    guard_set_settings(g, &set))
+		return true;
+	guard_close(g);
+	return false;
+}
+
+static void addr16(int family, const char *text, __u8 out[16])
+{
+	memset(out, 0, 16);
+	if (inet_pton(family, text, out) != 1)
+		abort();
+}
+
+/* One record: every field, and the packet's first bytes. */
+static void check_event(const char *what, const struct guard_event *e, const struct pkt *p,
+			int family, const char *src, const char *dst, __u8 proto, __u8 reason,
+			__u8 verdict, __u8 match, __u8 prefixlen, __u64 t0, __u64 t1)
+{
+	size_t cap = p->len < GUARD_EVENT_SNAPLEN ? p->len : GUARD_EVENT_SNAPLEN;
+	__u8 zero[GUARD_EVENT_SNAPLEN] = {}, a[16];
+	char name[512];
+
+#define EV_EQ(field, val)                                                        \
+	do {                                                                     \
+		snprintf(name, sizeof(name), "%s: " #field, what);               \
+		ASSERT_EQ(e->field, val, name);                                  \
+	} while (0)
+	snprintf(name, sizeof(name), "%s: ts_ns within the run", what);
+	ASSERT_TRUE(e->ts_ns >= t0 && e->ts_ns <= t1, name);
+	EV_EQ(ifindex, IFINDEX);
+	EV_EQ(pkt_len, p->len);
+	EV_EQ(cap_len, cap);
+	EV_EQ(reason, reason);
+	EV_EQ(verdict, verdict);
+	EV_EQ(family, family == AF_INET ? 2 : 10);
+	EV_EQ(proto, proto);
+	EV_EQ(match, match);
+	EV_EQ(match_prefixlen, prefixlen);
+	EV_EQ(sample_every, 1);
+	if (match == GUARD_MATCH_BLOCK || match == GUARD_MATCH_BLOCK_SCOPED) {
+		EV_EQ(rule_origin, GUARD_ORIGIN_CLI);
+		EV_EQ(rule_reason_id, 7);
+	} else {
+		EV_EQ(rule_origin, 0);
+		EV_EQ(rule_reason_id, 0);
+	}
+	addr16(family, src, a);
+	snprintf(name, sizeof(name), "%s: saddr", what);
+	ASSERT_MEMEQ(e->saddr, 16, a, 16, name);
+	addr16(family, dst, a);
+	snprintf(name, sizeof(name), "%s: daddr", what);
+	ASSERT_MEMEQ(e->daddr, 16, a, 16, name);
+	snprintf(name, sizeof(name), "%s: data", what);
+	ASSERT_MEMEQ(e->data, cap, p->buf, cap, name);
+	snprintf(name, sizeof(name), "%s: data past cap_len is zero", what);
+	ASSERT_MEMEQ(e->data + cap, GUARD_EVENT_SNAPLEN - cap, zero, GUARD_EVENT_SNAPLEN - cap, name);
+#undef EV_EQ
+}
+
+TEST(guard_xdp_events_fields)
+{
+	static const struct fx_rule rules[] = { BLOCK(S4 "/32"), SCOPED("2001:db8::/32", UDP_P, 53) };
+	struct pkt p4, p6, prl, pmal;
+	struct guard_counters e;
+	struct ev_sink s;
+	struct guard g;
+	__u64 t0, t1;
+
+	build_packet(&p4, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP, PAY(8)) });
+	build_packet(&p6, &(struct build){ LAYERS(ETH, IP6(S6, D6), UDP, PAY(300)) });
+	build_packet(&prl, &(struct build){ LAYERS(ETH, IP4("198.51.100.9", D4), TCP(4)) });
+	build_packet(&pmal, &(struct build){ LAYERS(ETH, IP4("198.51.100.10", D4), UDP),
+					     .pokes = { POKE16(PKT_UDP, 0, 4, 7) } });
+	if (!ev_open(&g, 0, 1, 0, false))
+		return;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (!add_rule(&g, "events", &rules[i]))
+			goto out;
+	if (!guard_set_limit(&g, GUARD_RL_TCP_SYN, 1, 0, 1, 0))
+		goto out;
+
+	t0 = boottime_ns();
+	if (!run_check(&g, "block list drop, short packet", p4.buf, p4.len, SLOT, XDP_DROP,
+		       F_BLOCKED | F_SAMPLED, GUARD_REASON_BLOCKLIST) ||
+	    !run_check(&g, "scoped drop, long packet", p6.buf, p6.len, SLOT, XDP_DROP,
+		       F_BLOCKED | F_SAMPLED, GUARD_REASON_BLOCKLIST) ||
+	    !run_check(&g, "malformed drop", pmal.buf, pmal.len, SLOT, XDP_DROP,
+		       F_MALFORMED | F_SAMPLED, GUARD_REASON_MALFORMED_UDP))
+		goto out;
+	/* Observe mode, over a rate limit: the second syn is a would-drop. */
+	if (!guard_set_iface(&g, GUARD_MODE_OBSERVE_V))
+		goto out;
+	expect_rl(&e, prl.len, 2, 1, true);
+	e.events_sampled = 1;
+	if (!run_k(&g, "rate limit would-drop", &prl, IFINDEX, 2, SLOT, &e, XDP_PASS))
+		goto out;
+	t1 = boottime_ns();
+
+	if (!ev_drain(&g, &s) || !ASSERT_EQ(s.n, 4, "records"))
+		goto out;
+	check_event("block", &s.ev[0], &p4, AF_INET, S4, D4, 17, GUARD_REASON_BLOCKLIST,
+		    GUARD_EVENT_DROPPED, GUARD_MATCH_BLOCK, 32, t0, t1);
+	ASSERT_EQ(s.ev[0].sport, htons(40000), "block: sport");
+	ASSERT_EQ(s.ev[0].dport, htons(53), "block: dport");
+	check_event("scoped", &s.ev[1], &p6, AF_INET6, S6, D6, 17, GUARD_REASON_BLOCKLIST,
+		    GUARD_EVENT_DROPPED, GUARD_MATCH_BLOCK_SCOPED, 32, t0, t1);
+	ASSERT_EQ(s.ev[1].cap_len, GUARD_EVENT_SNAPLEN, "scoped: capped at the snap length");
+	check_event("malformed", &s.ev[2], &pmal, AF_INET, "198.51.100.10", D4, 17,
+		    GUARD_REASON_MALFORMED_UDP, GUARD_EVENT_DROPPED, GUARD_MATCH_NONE, 0, t0, t1);
+	ASSERT_EQ(s.ev[2].dport, 0, "malformed: ports not parsed");
+	check_event("rate limit", &s.ev[3], &prl, AF_INET, "198.51.100.9", D4, 6,
+		    GUARD_REASON_RATE_LIMIT, GUARD_EVENT_WOULD_DROP, GUARD_MATCH_RATE_LIMIT, 32, t0, t1);
+	ASSERT_EQ(s.ev[3].rl_class, GUARD_RL_TCP_SYN, "rate limit: rl_class");
+	ASSERT_EQ(s.ev[3].tcp_flags, 0x02, "rate limit: tcp_flags");
+	ASSERT_EQ(s.ev[3].dport, htons(443), "rate limit: dport");
+out:
+	guard_close(&g);
+}
+
+/* Drops of one run: a block-listed source, k times in one test_run (one CPU). */
+static bool ev_drops(struct guard *g, const char *what, unsigned k, unsigned sampled,
+		     unsigned capped, unsigned lost)
+{
+	struct guard_counters e;
+	struct pkt p;
+
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	memset(&e, 0, sizeof(e));
+	e.rx_packets = e.dropped = e.blocked_by_list = e.by_reason[GUARD_REASON_BLOCKLIST] = k;
+	e.rx_bytes = (__u64)k * p.len;
+	e.events_sampled = sampled;
+	e.events_capped = capped;
+	e.events_lost = lost;
+	return run_k(g, what, &p, IFINDEX, k, SLOT, &e, XDP_DROP);
+}
+
+static bool ev_block_s4(struct guard *g)
+{
+	static const struct fx_rule r = BLOCK(S4 "/32");
+
+	return add_rule(g, "events", &r);
+}
+
+/* One in N per CPU: a countdown that samples the first drop, then every Nth. */
+TEST(guard_xdp_events_sample_every)
+{
+	static const struct { unsigned every, k, records; } cases[] = {
+		{ 1, 7, 7 }, { 4, 20, 5 }, { 3, 10, 4 }, { 10, 9, 1 }, { 0, 20, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ev_sink s;
+		struct guard g;
+		char what[128];
+
+		snprintf(what, sizeof(what), "sample_every %u, %u drops", cases[i].every, cases[i].k);
+		if (!ev_open(&g, 0, cases[i].every, 0, false))
+			return;
+		if (ev_block_s4(&g) && ev_drops(&g, what, cases[i].k, cases[i].records, 0, 0) &&
+		    ev_drain(&g, &s))
+			ASSERT_EQ(s.n, cases[i].records, what);
+		guard_close(&g);
+	}
+}
+
+/* The per-CPU records/s bucket: a flood of drops yields its burst, the rest are counted capped. */
+TEST(guard_xdp_events_cap)
+{
+	struct guard_settings set = { .later_fragment_action = GUARD_ACTION_PASS, .sample_every = 1,
+				      .sample_max_per_sec = 100, .sample_burst = 3 };
+	struct ev_sink s;
+	struct guard g;
+
+	if (!ev_open(&g, 0, 1, 5, false))
+		return;
+	if (!ev_block_s4(&g) || !ev_drops(&g, "max 5/s: 5 of 20", 20, 5, 15, 0) ||
+	    !ev_drain(&g, &s) || !ASSERT_EQ(s.n, 5, "max 5/s: records"))
+		goto out;
+	guard_close(&g);
+
+	/* 0: the default, 1000/s with a burst of 1000. */
+	if (!ev_open(&g, 0, 1, 0, false))
+		return;
+	if (!ev_block_s4(&g) || !ev_drops(&g, "default cap: 40 of 40", 40, 40, 0, 0) ||
+	    !ev_drain(&g, &s) || !ASSERT_EQ(s.n, 40, "default cap: records"))
+		goto out;
+	guard_close(&g);
+
+	/* sample_burst sets the depth apart from the rate... */
+	if (!ev_open(&g, 0, 1, 0, false))
+		return;
+	if (!guard_set_settings(&g, &set) || !ev_block_s4(&g) ||
+	    !ev_drops(&g, "100/s, burst 3: 3 of 10", 10, 3, 7, 0))
+		goto out;
+	guard_close(&g);
+
+	/* ...but the bucket holds at least GUARD_RL_MIN_DEPTH_NS of the rate: 10 at 1000/s. */
+	set.sample_max_per_sec = 1000;
+	if (!ev_open(&g, 0, 1, 0, false))
+		return;
+	if (!guard_set_settings(&g, &set) || !ev_block_s4(&g) ||
+	    !ev_drops(&g, "1000/s, burst 3: depth 10 of 20", 20, 10, 10, 0))
+		goto out;
+out:
+	guard_close(&g);
+}
+
+/* A full ring: records that do not fit are counted lost; reading frees the room again. */
+TEST(guard_xdp_events_lost)
+{
+	/* Each record takes an 8-byte header, the whole rounded up to 8. */
+	const unsigned fit = 4096 / ((sizeof(struct guard_event) + 8 + 7) / 8 * 8);
+	struct ev_sink s;
+	struct guard g;
+
+	if (!ev_open(&g, 4096, 1, 1000000, false))
+		return;
+	if (!ev_block_s4(&g) || !ev_drops(&g, "4 KiB ring: 30 drops", 30, fit, 0, 30 - fit) ||
+	    !ev_drain(&g, &s) || !ASSERT_EQ(s.n, fit, "records in a 4 KiB ring"))
+		goto out;
+	if (!ev_drops(&g, "after reading: room again", 5, 5, 0, 0) || !ev_drain(&g, &s))
+		goto out;
+	ASSERT_EQ(s.n, 5, "records after reading");
+out:
+	guard_close(&g);
+}
+
+/* ---- ifindex: the array, zeroed entries, and the hash for big ifindexes ------------------- */
+
+/* The agent's way to forget an interface in an array: delete fails, a zeroed entry is written. */
+TEST(guard_xdp_ifindex_array)
+{
+	static const struct fx_rule rule = BLOCK(S4 "/32");
+	struct guard_iface zero = {};
+	__u32 key = IFINDEX;
+	struct guard g;
+	struct pkt p;
+
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	if (!guard_open(&g))
+		return;
+	if (!guard_set_iface(&g, GUARD_MODE_BLOCK_V) || !add_rule(&g, "array", &rule) ||
+	    !run_check(&g, "configured lo: dropped in its slot", p.buf, p.len, SLOT, XDP_DROP,
+		       F_BLOCKED, GUARD_REASON_BLOCKLIST))
+		goto out;
+	ASSERT_EQ(bpf_map_delete_elem(g.ifaces, &key), -EINVAL, "an array cannot delete");
+	if (!ASSERT_OK(bpf_map_update_elem(g.ifaces, &key, &zero, BPF_ANY), "zeroed entry"))
+		goto out;
+	run_check(&g, "zeroed entry: unconfigured, slot 0, passed", p.buf, p.len, 0, XDP_PASS, 0,
+		  GUARD_REASON_NONE);
+	key = GUARD_MAX_IFINDEX;
+	ASSERT_ERR(bpf_map_update_elem(g.ifaces, &key, &zero, BPF_ANY),
+		   "ifindex GUARD_MAX_IFINDEX does not fit the array");
+out:
+	guard_close(&g);
+}
+
+struct big_ifindex {
+	int ifindex;
+	bool array;		/* below GUARD_MAX_IFINDEX */
+};
+
+/*
+ * Veth pairs with chosen ifindexes on both sides of GUARD_MAX_IFINDEX, in a network namespace of
+ * our own that takes them along when we leave it (test_run wants a real device in the caller's
+ * namespace for ingress_ifindex).
+ */
+TEST(guard_xdp_ifindex_big)
+{
+	static const struct big_ifindex devs[] = {
+		{ GUARD_MAX_IFINDEX - 1, true }, { GUARD_MAX_IFINDEX, false }, { 100000, false },
+	};
+	static const struct fx_rule rule = BLOCK(S4 "/32");
+	struct guard_counters e;
+	int home, err;
+	struct guard g;
+	struct pkt p;
+	char cmd[256];
+
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (!ASSERT_GE(home, 0, "open /proc/self/ns/net"))
+		return;
+	if (unshare(CLONE_NEWNET)) {
+		test_skip("cannot unshare a network namespace");
+		close(home);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+		snprintf(cmd, sizeof(cmd),
+			 "ip link add aegisbig%zu index %d type veth peer name aegispeer%zu 2>&1",
+			 i, devs[i].ifindex, i);
+		if (system(cmd) != 0) {
+			test_skip("cannot create veth pairs with chosen ifindexes (ip link add ... index)");
+			goto home;
+		}
+	}
+	if (!guard_open(&g))
+		goto home;
+	if (!guard_set_policy(&g, GUARD_ACTION_DROP, GUARD_ACTION_PASS) ||
+	    !add_rule(&g, "big", &rule))
+		goto out;
+	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+		struct guard_iface v = { .mode = GUARD_MODE_BLOCK_V, .slot = 2 + (__u32)i };
+		__u32 key = (__u32)devs[i].ifindex;
+		int map = devs[i].array ? g.ifaces : g.ifaces_big;
+		char what[128];
+
+		snprintf(what, sizeof(what), "ifindex %d unconfigured: slot 0", devs[i].ifindex);
+		expect_delta(&e, p.len, XDP_PASS, 0, GUARD_REASON_NONE);
+		if (!run_k(&g, what, &p, key, 1, 0, &e, XDP_PASS))
+			goto out;
+		if (!devs[i].array)
+			ASSERT_ERR(bpf_map_update_elem(g.ifaces, &key, &v, BPF_ANY),
+				   "a big ifindex does not fit the array");
+		snprintf(what, sizeof(what), "ifindex %d: entry in %s", devs[i].ifindex,
+			 devs[i].array ? "guard_ifaces" : "guard_ifaces_big");
+		if (!ASSERT_OK(bpf_map_update_elem(map, &key, &v, BPF_ANY), what))
+			goto out;
+		snprintf(what, sizeof(what), "ifindex %d configured: blocked in slot %u",
+			 devs[i].ifindex, v.slot);
+		expect_delta(&e, p.len, XDP_DROP, F_BLOCKED, GUARD_REASON_BLOCKLIST);
+		if (!run_k(&g, what, &p, key, 1, v.slot, &e, XDP_DROP))
+			goto out;
+		v.mode = GUARD_MODE_OBSERVE_V;
+		snprintf(what, sizeof(what), "ifindex %d switched to observe", devs[i].ifindex);
+		expect_delta(&e, p.len, XDP_PASS, F_WOULD_DROP, GUARD_REASON_BLOCKLIST);
+		if (!ASSERT_OK(bpf_map_update_elem(map, &key, &v, BPF_ANY), what) ||
+		    !run_k(&g, what, &p, key, 1, v.slot, &e, XDP_PASS))
+			goto out;
+		/* Forgotten: zeroed (the array) or deleted (the hash). */
+		memset(&v, 0, sizeof(v));
+		err = devs[i].array ? bpf_map_update_elem(map, &key, &v, BPF_ANY) :
+				      bpf_map_delete_elem(map, &key);
+		snprintf(what, sizeof(what), "ifindex %d forgotten: slot 0", devs[i].ifindex);
+		expect_delta(&e, p.len, XDP_PASS, 0, GUARD_REASON_NONE);
+		if (!ASSERT_OK(err, what) || !run_k(&g, what, &p, key, 1, 0, &e, XDP_PASS))
+			goto out;
+	}
+out:
+	guard_close(&g);
+home:
+	if (!ASSERT_OK(setns(home, CLONE_NEWNET) ? -errno : 0, "back to the original namespace"))
+		abort();	/* the rest of the tests would run in the wrong namespace */
+	close(home);
 }
