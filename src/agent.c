@@ -27,14 +27,18 @@
 #include "cli.h"
 #include "config.h"
 #include "events.h"
-#include "guard.h"
-#include "guard_rl.h"
 #include "log.h"
+#include "module.h"
 #include "mounts.h"
 #include "probe.h"
 #include "util.h"
 
 struct agent agent;
+
+const struct agent_module *const agent_modules[] = {
+	&guard_module,
+	NULL,
+};
 
 static void log_diags(const struct diags *d)
 {
@@ -149,29 +153,66 @@ static void run_probe(void)
 			json_string_value(json_object_get(agent.probe_report, "exit_reason")) ?: "a capability the configuration enables is unavailable");
 }
 
-/* The guard's drop records join the loop; follows the guard across reloads that stop or start it. */
-static void sync_drop_stream(void)
+/*
+ * The modules' fds join the loop, and leave it when a module closes them (a reload that stops
+ * the guard closes its ring buffer): asked for again after start and after every reload.
+ */
+static void sync_watched_fds(void)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
-	int fd = guard_events_fd(&agent.drops);
+	struct watched_fd want[ARRAY_SIZE(agent.watched)];
+	size_t n = 0;
 
-	if (fd >= 0 && !agent.guard.running) {
-		epoll_ctl(agent.epfd, EPOLL_CTL_DEL, fd, NULL);
-		guard_events_close(&agent.drops);
-	} else if (fd < 0 && agent.guard.running) {
-		if (guard_events_open(&agent.drops, &agent.guard, &agent.lists))
-			return;
-		ev.data.fd = guard_events_fd(&agent.drops);
-		if (epoll_ctl(agent.epfd, EPOLL_CTL_ADD, ev.data.fd, &ev))
-			pr_warn_errno(-errno, "epoll_ctl(guard_events): drop records will not be read");
+	for (size_t i = 0; i < agent.n_started; i++) {
+		const struct agent_module *m = agent_modules[i];
+		int fds[4], k = m->poll_fds ? m->poll_fds(fds, 4) : 0;
+
+		for (int j = 0; j < k && n < ARRAY_SIZE(want); j++)
+			want[n++] = (struct watched_fd){ fds[j], m };
 	}
+	for (size_t i = 0; i < agent.n_watched; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < n; j++)
+			kept |= want[j].fd == agent.watched[i].fd;
+		/* A closed fd has left the epoll set by itself; ENOENT/EBADF are expected. */
+		if (!kept)
+			epoll_ctl(agent.epfd, EPOLL_CTL_DEL, agent.watched[i].fd, NULL);
+	}
+	for (size_t j = 0; j < n; j++) {
+		ev.data.fd = want[j].fd;
+		if (epoll_ctl(agent.epfd, EPOLL_CTL_ADD, want[j].fd, &ev) && errno != EEXIST)
+			pr_warn_errno(-errno, "%s: cannot watch fd %d; its events will not be read",
+				      want[j].module->name, want[j].fd);
+	}
+	memcpy(agent.watched, want, n * sizeof(want[0]));
+	agent.n_watched = n;
+}
+
+/* Every module to cfg, or none: the ones already moved go back to `old` when one refuses. */
+static int reconfigure_modules(const struct aegis_config *old, const struct aegis_config *cfg)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < agent.n_started && !err; i++)
+		if (agent_modules[i]->reconfigure)
+			err = agent_modules[i]->reconfigure(old, cfg);
+	if (!err)
+		return 0;
+	pr_err("%s: the new configuration cannot be applied; restoring the previous one",
+	       agent_modules[i - 1]->name);
+	/* Module i - 1 restored itself. */
+	for (size_t k = i - 1; k-- > 0;)
+		if (agent_modules[k]->reconfigure && agent_modules[k]->reconfigure(cfg, old))
+			pr_err("%s: could not fully restore the previous configuration", agent_modules[k]->name);
+	return err;
 }
 
 int agent_reload(const struct actor *who, json_t **result)
 {
 	struct aegis_config next = {};
 	struct diags d = {};
-	bool was_running;
 	int err;
 
 	err = config_load(agent.config_path, &next, &d);
@@ -193,18 +234,7 @@ int agent_reload(const struct actor *who, json_t **result)
 	if (!streq(next.socket_path, agent.cfg.socket_path) || !streq(next.pin_root, agent.cfg.pin_root) ||
 	    !streq(next.state_dir, agent.cfg.state_dir))
 		pr_warn("agent.socket, bpf.pin_root and agent.state_dir changes take effect at restart");
-	was_running = agent.guard.running;
-	err = guard_reconfigure(&agent.guard, &agent.cfg, &next);
-	if (!err && agent.guard.running && !was_running)
-		err = lists_restore(&agent.lists);
-	if (!err) {
-		err = lists_sync_config(&agent.lists, &next);
-		if (err) {
-			/* Back to the running configuration, interfaces and list entries alike. */
-			guard_reconfigure(&agent.guard, &next, &agent.cfg);
-			lists_sync_config(&agent.lists, &agent.cfg);
-		}
-	}
+	err = reconfigure_modules(&agent.cfg, &next);
 	if (err) {
 		audit_log(who, "config.reload", next.source, err, "applying the new configuration failed; "
 			  "the previous one was restored", NULL);
@@ -229,7 +259,7 @@ int agent_reload(const struct actor *who, json_t **result)
 	else
 		disable_bpf_stats();
 	agent.reloads_ok++;
-	sync_drop_stream();
+	sync_watched_fds();
 	pr_info("configuration reloaded from %s", agent.cfg.source);
 	audit_log(who, "config.reload", agent.cfg.source, 0, NULL, NULL);
 	if (result)
@@ -264,7 +294,7 @@ static int setup_loop(void)
 	ev.data.fd = agent.timerfd;
 	if (epoll_ctl(agent.epfd, EPOLL_CTL_ADD, agent.timerfd, &ev))
 		return pr_err_errno(-errno, "epoll_ctl(timerfd)");
-	sync_drop_stream();
+	sync_watched_fds();
 	n = api_poll_fds(agent.api, fds, 4);
 	for (int i = 0; i < n; i++) {
 		ev.data.fd = fds[i];
@@ -300,10 +330,20 @@ static void on_tick(void)
 
 	if (read(agent.timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_once(LOG_LVL_WARN, "timerfd", "timerfd read: %s", strerror(errno));
-	guard_rl_scan(&agent.guard, &agent.lists, &agent.cfg);
-	lists_tick(&agent.lists);
+	for (size_t i = 0; i < agent.n_started; i++)
+		if (agent_modules[i]->tick)
+			agent_modules[i]->tick(&agent.cfg);
 	/* Long-polling readers whose wait ran out answer now. */
 	api_wake(agent.api);
+}
+
+static void dispatch_fd(int fd)
+{
+	for (size_t i = 0; i < agent.n_watched; i++)
+		if (agent.watched[i].fd == fd && agent.watched[i].module->on_readable) {
+			agent.watched[i].module->on_readable(fd);
+			return;
+		}
 }
 
 static int run_loop(void)
@@ -324,8 +364,8 @@ static int run_loop(void)
 				on_signal();
 			else if (evs[i].data.fd == agent.timerfd)
 				on_tick();
-			else if (evs[i].data.fd == guard_events_fd(&agent.drops))
-				guard_events_consume(&agent.drops);
+			else
+				dispatch_fd(evs[i].data.fd);
 		}
 		/* MHD keeps its own deadlines: let it run on every wake-up. */
 		api_run(agent.api);
@@ -336,14 +376,19 @@ static int run_loop(void)
 static void shutdown_agent(void)
 {
 	bool detach = agent.cfg.on_exit == EXIT_DETACH;
-	bool had_datapath = agent.guard.running;
+	bool had_datapath = false;
 
 	events_set_notify(NULL);
 	api_stop(agent.api);
 	agent.api = NULL;
-	guard_events_close(&agent.drops);
-	lists_stop(&agent.lists);
-	guard_stop(&agent.guard, &agent.cfg, detach);
+	for (size_t i = agent.n_started; i-- > 0;) {
+		const struct bpfobj *objs[8];
+
+		had_datapath |= agent_modules[i]->objects && agent_modules[i]->objects(objs, 8) > 0;
+		if (agent_modules[i]->stop)
+			agent_modules[i]->stop(&agent.cfg, detach);
+	}
+	agent.n_started = 0;
 	if (detach) {
 		int n = bpfobj_remove_all(agent.cfg.pin_root);
 
@@ -385,6 +430,46 @@ static int cleanup_all(void)
 	printf("aegis: removed %d pinned objects under %s; no aegis program remains attached\n", n,
 	       agent.cfg.pin_root);
 	return 0;
+}
+
+static int start_modules(void)
+{
+	for (const struct agent_module *const *m = agent_modules; *m; m++) {
+		int err = (*m)->start ? (*m)->start(&agent.cfg) : 0;
+
+		/* Started or not, stop() releases what it holds. */
+		agent.n_started++;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The agent's routes and every module's, in one table for the API (kept for the process). */
+static const struct api_route *all_routes(void)
+{
+	static struct api_route *table;
+	size_t n = 0;
+
+	if (table)
+		return table;
+	for (const struct api_route *r = agent_routes; r->path; r++)
+		n++;
+	for (const struct agent_module *const *m = agent_modules; *m; m++)
+		for (const struct api_route *r = (*m)->routes; r && r->path; r++)
+			n++;
+	table = calloc(n + 1, sizeof(*table));
+	if (!table) {
+		pr_err("out of memory for the API's route table");
+		return NULL;
+	}
+	n = 0;
+	for (const struct api_route *r = agent_routes; r->path; r++)
+		table[n++] = *r;
+	for (const struct agent_module *const *m = agent_modules; *m; m++)
+		for (const struct api_route *r = (*m)->routes; r && r->path; r++)
+			table[n++] = *r;
+	return table;
 }
 
 static int parse_args(int argc, char **argv, bool *cleanup, char **level)
@@ -480,12 +565,10 @@ int cmd_agent(int argc, char **argv)
 		run_probe();
 		set_memlock();
 		enable_bpf_stats();
-		err = guard_start(&agent.guard, &agent.cfg);
+		err = start_modules();
 	}
 	if (!err)
-		err = lists_start(&agent.lists, &agent.guard, &agent.cfg);
-	if (!err)
-		err = api_start(&agent.api, &agent.cfg, agent_routes);
+		err = api_start(&agent.api, &agent.cfg, all_routes());
 	if (!err)
 		err = setup_loop();
 	if (!err)

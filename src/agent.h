@@ -8,16 +8,10 @@
 
 #include "api.h"
 #include "config.h"
-#include "guard.h"
-#include "guard_events.h"
-#include "lists.h"
 
 struct agent {
 	struct aegis_config cfg;
 	const char *config_path;	/* NULL: the embedded configuration */
-	struct guard guard;
-	struct lists lists;		/* the decision store, applied to the guard */
-	struct guard_events_ctx drops;	/* sampled drop records from the guard */
 	struct api_server *api;
 	json_t *probe_report;		/* what `aegis probe` found at start */
 	int epfd, sigfd, timerfd;
@@ -26,6 +20,13 @@ struct agent {
 	uint64_t started_mono, started_real;
 	uint64_t reloads_ok, reloads_failed;
 	bool stop;
+	/* The modules' fds the loop watches, with their owners (struct agent_module). */
+	struct watched_fd {
+		int fd;
+		const struct agent_module *module;
+	} watched[16];
+	size_t n_watched;
+	size_t n_started;		/* agent_modules[0..n_started) have been started */
 };
 
 /* The one agent of this process: the API handlers run in its loop and use it directly. */

@@ -65,6 +65,20 @@ const char *api_query(struct api_request *req, const char *key)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+bool api_query_u64(struct api_request *req, const char *key, uint64_t max, uint64_t *out,
+		   struct api_response *resp)
+{
+	const char *v = api_query(req, key);
+
+	if (!v)
+		return true;
+	if (parse_u64(v, out) || *out > max) {
+		api_error(resp, 400, "%s must be a number 0..%llu, not '%s'", key, (unsigned long long)max, v);
+		return false;
+	}
+	return true;
+}
+
 static bool peer_in_group(int fd, gid_t primary, gid_t want)
 {
 	gid_t groups[MAX_PEER_GROUPS];
@@ -410,7 +424,7 @@ static int start_listener(struct api_server *s, int fd, bool tcp)
 
 int api_start(struct api_server **out, const struct aegis_config *cfg, const struct api_route *routes)
 {
-	struct api_server *s = calloc(1, sizeof(*s));
+	struct api_server *s = routes ? calloc(1, sizeof(*s)) : NULL;
 	int fd, err;
 
 	if (!s)

@@ -51,6 +51,12 @@ struct api_route {
 
 /* A query parameter (?n=20), or NULL. */
 const char *api_query(struct api_request *req, const char *key);
+/*
+ * A numeric query parameter 0..max into *out (left alone when absent). False, with a 400 set,
+ * when it is not such a number.
+ */
+bool api_query_u64(struct api_request *req, const char *key, uint64_t max, uint64_t *out,
+		   struct api_response *resp);
 
 /* Sets an error response {"error": message} and returns the status for chaining. */
 unsigned api_error(struct api_response *resp, unsigned status, const char *fmt, ...)
