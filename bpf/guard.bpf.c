@@ -24,6 +24,7 @@
 #include "aegis/guard.h"
 #include "lib/parse.h"
 #include "lib/bucket.h"
+#include "lib/prefix.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -54,6 +55,20 @@ struct {
 	__type(value, struct guard_counters);
 } guard_counters SEC(".maps");
 
+/*
+ * Source allow and block lists: prefix tables (bpf/lib/prefix.h), longest-prefix match in one
+ * first-level read plus a node read per level the table branches on, 3-4x cheaper than an LPM
+ * trie lookup (bench/prefix). Sizes here are placeholders: the agent sets nodes and rules from
+ * guard.capacity.* before load. First levels: 2^24 entries (64 MiB) for the big IPv4 block list,
+ * so a /24 or shorter is found without a node; 2^20 for IPv6 (its /32../64 live in nodes); 2^16
+ * for the allow lists, which stay short.
+ */
+PREFIX_TABLE(allow_v4, 32, 16, 4096, 4096);
+PREFIX_TABLE(allow_v6, 128, 16, 4096, 4096);
+PREFIX_TABLE(block_v4, 32, 24, 4096, 4096);
+PREFIX_TABLE(block_v6, 128, 20, 4096, 4096);
+
+/* Protocol/port-scoped entries stay in LPM tries: looked up only when the lists above missed. */
 #define GUARD_LPM(name, keyt, n)				\
 	struct {						\
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);		\
@@ -63,10 +78,6 @@ struct {
 		__type(value, struct guard_rule);		\
 	} name SEC(".maps")
 
-GUARD_LPM(guard_allow_v4, struct guard_lpm_v4, GUARD_ALLOW_V4_DEFAULT);
-GUARD_LPM(guard_allow_v6, struct guard_lpm_v6, GUARD_ALLOW_V6_DEFAULT);
-GUARD_LPM(guard_block_v4, struct guard_lpm_v4, GUARD_BLOCK_V4_DEFAULT);
-GUARD_LPM(guard_block_v6, struct guard_lpm_v6, GUARD_BLOCK_V6_DEFAULT);
 GUARD_LPM(guard_block_scoped_v4, struct guard_lpm_scoped_v4, GUARD_BLOCK_SCOPED_V4_DEFAULT);
 GUARD_LPM(guard_block_scoped_v6, struct guard_lpm_scoped_v6, GUARD_BLOCK_SCOPED_V6_DEFAULT);
 
@@ -124,9 +135,7 @@ struct guard_verdict {
 /* CLOCK_BOOTTIME, for list entries and drop records: read at most once per packet. */
 static __always_inline __u64 guard_now(__u64 *now)
 {
-	if (!*now)
-		*now = bpf_ktime_get_boot_ns();
-	return *now;
+	return prefix_now(now);
 }
 
 /*
@@ -153,20 +162,12 @@ static __always_inline struct guard_cpu_state *guard_cpu(void)
 	return bpf_map_lookup_elem(&guard_cpu_state, &zero);
 }
 
-/* An expired entry is a miss: blocks end on time even while the agent is not there to GC. */
+/* An expired scoped entry is a miss: blocks end on time even while the agent is not there to GC. */
 static __always_inline struct guard_rule *guard_live(struct guard_rule *rule, __u64 *now)
 {
 	if (rule && rule->expires_ns && guard_now(now) >= rule->expires_ns)
 		return NULL;
 	return rule;
-}
-
-/* Entries are shared by all CPUs, hence the atomic adds; last_hit_ns may race, harmlessly. */
-static __always_inline void guard_rule_hit(struct guard_rule *rule, __u64 bytes, __u64 *now)
-{
-	__sync_fetch_and_add(&rule->hit_packets, 1);
-	__sync_fetch_and_add(&rule->hit_bytes, bytes);
-	rule->last_hit_ns = guard_now(now);
 }
 
 /* TCP and UDP with their header in this packet: what a scoped entry can match. */
@@ -176,75 +177,72 @@ static __always_inline bool guard_has_ports(const struct parse_result *res)
 	       !res->is_later_fragment;
 }
 
+/* The scoped block entry for this source, protocol and destination port, if any. */
+static __always_inline struct guard_rule *guard_scoped(const struct parse_result *res, __u64 *now)
+{
+	if (res->family == PARSE_AF_INET) {
+		struct guard_lpm_scoped_v4 sk = {
+			.prefixlen = GUARD_SCOPED_KEY_BITS + 32,
+			.proto = res->l4_proto,
+		};
+
+		__builtin_memcpy(sk.port, &res->dport, sizeof(sk.port));
+		__builtin_memcpy(sk.addr, &res->saddr.v4, sizeof(sk.addr));
+		return guard_live(bpf_map_lookup_elem(&guard_block_scoped_v4, &sk), now);
+	} else {
+		struct guard_lpm_scoped_v6 sk = {
+			.prefixlen = GUARD_SCOPED_KEY_BITS + 128,
+			.proto = res->l4_proto,
+		};
+
+		__builtin_memcpy(sk.port, &res->dport, sizeof(sk.port));
+		__builtin_memcpy(sk.addr, res->saddr.v6, sizeof(sk.addr));
+		return guard_live(bpf_map_lookup_elem(&guard_block_scoped_v6, &sk), now);
+	}
+}
+
 /*
  * Allow, then block, then (TCP/UDP only) scoped block. empty: GUARD_EMPTY_* bits, lists the
- * agent says hold nothing, not looked up.
+ * agent says hold nothing, not looked up. A prefix-table lookup resolves expiry itself: an
+ * expired prefix answers with its nearest live cover.
  */
 static __always_inline enum list_hit guard_lists(const struct parse_result *res, __u64 bytes,
 						 __u32 empty, __u64 *now, struct guard_verdict *v)
 {
-	struct guard_rule *rule = NULL;
+	struct prefix_rule *rule = NULL;
+	struct guard_rule *scoped;
+	bool v4 = res->family == PARSE_AF_INET;
 
-	if (res->family == PARSE_AF_INET) {
-		struct guard_lpm_v4 key = { .prefixlen = 32 };
-
-		__builtin_memcpy(key.addr, &res->saddr.v4, sizeof(key.addr));
-		if (!(empty & GUARD_EMPTY_ALLOW_V4)) {
-			rule = guard_live(bpf_map_lookup_elem(&guard_allow_v4, &key), now);
-			if (rule) {
-				guard_rule_hit(rule, bytes, now);
-				return LIST_ALLOW;
-			}
-		}
+	if (v4 ? !(empty & GUARD_EMPTY_ALLOW_V4) && prefix_lookup_v4(allow_v4, res->saddr.v4, now, &rule)
+	       : !(empty & GUARD_EMPTY_ALLOW_V6) && prefix_lookup_v6(allow_v6, res->saddr.v6, now, &rule)) {
+		prefix_rule_hit(rule, bytes, now);
+		return LIST_ALLOW;
+	}
+	if (v4 ? !(empty & GUARD_EMPTY_BLOCK_V4) && prefix_lookup_v4(block_v4, res->saddr.v4, now, &rule)
+	       : !(empty & GUARD_EMPTY_BLOCK_V6) && prefix_lookup_v6(block_v6, res->saddr.v6, now, &rule)) {
+		prefix_rule_hit(rule, bytes, now);
 		v->match = GUARD_MATCH_BLOCK;
-		if (!(empty & GUARD_EMPTY_BLOCK_V4))
-			rule = guard_live(bpf_map_lookup_elem(&guard_block_v4, &key), now);
-		if (!rule && !(empty & GUARD_EMPTY_BLOCK_SCOPED_V4) && guard_has_ports(res)) {
-			struct guard_lpm_scoped_v4 sk = {
-				.prefixlen = GUARD_SCOPED_KEY_BITS + 32,
-				.proto = res->l4_proto,
-			};
-
-			__builtin_memcpy(sk.port, &res->dport, sizeof(sk.port));
-			__builtin_memcpy(sk.addr, &res->saddr.v4, sizeof(sk.addr));
+		v->prefixlen = rule->prefixlen;
+		v->rule_origin = rule->origin;
+		v->rule_reason_id = rule->reason_id;
+		return LIST_BLOCK;
+	}
+	if (!(empty & (v4 ? GUARD_EMPTY_BLOCK_SCOPED_V4 : GUARD_EMPTY_BLOCK_SCOPED_V6)) &&
+	    guard_has_ports(res)) {
+		scoped = guard_scoped(res, now);
+		if (scoped) {
+			/* Shared by all CPUs, hence the atomic adds; last_hit_ns may race, harmlessly. */
+			__sync_fetch_and_add(&scoped->hit_packets, 1);
+			__sync_fetch_and_add(&scoped->hit_bytes, bytes);
+			scoped->last_hit_ns = guard_now(now);
 			v->match = GUARD_MATCH_BLOCK_SCOPED;
-			rule = guard_live(bpf_map_lookup_elem(&guard_block_scoped_v4, &sk), now);
-		}
-	} else {
-		struct guard_lpm_v6 key = { .prefixlen = 128 };
-
-		__builtin_memcpy(key.addr, res->saddr.v6, sizeof(key.addr));
-		if (!(empty & GUARD_EMPTY_ALLOW_V6)) {
-			rule = guard_live(bpf_map_lookup_elem(&guard_allow_v6, &key), now);
-			if (rule) {
-				guard_rule_hit(rule, bytes, now);
-				return LIST_ALLOW;
-			}
-		}
-		v->match = GUARD_MATCH_BLOCK;
-		if (!(empty & GUARD_EMPTY_BLOCK_V6))
-			rule = guard_live(bpf_map_lookup_elem(&guard_block_v6, &key), now);
-		if (!rule && !(empty & GUARD_EMPTY_BLOCK_SCOPED_V6) && guard_has_ports(res)) {
-			struct guard_lpm_scoped_v6 sk = {
-				.prefixlen = GUARD_SCOPED_KEY_BITS + 128,
-				.proto = res->l4_proto,
-			};
-
-			__builtin_memcpy(sk.port, &res->dport, sizeof(sk.port));
-			__builtin_memcpy(sk.addr, res->saddr.v6, sizeof(sk.addr));
-			v->match = GUARD_MATCH_BLOCK_SCOPED;
-			rule = guard_live(bpf_map_lookup_elem(&guard_block_scoped_v6, &sk), now);
+			v->prefixlen = scoped->prefixlen;
+			v->rule_origin = scoped->origin;
+			v->rule_reason_id = scoped->reason_id;
+			return LIST_BLOCK;
 		}
 	}
-	if (!rule) {
-		v->match = GUARD_MATCH_NONE;
-		return LIST_MISS;
-	}
-	guard_rule_hit(rule, bytes, now);
-	v->prefixlen = rule->prefixlen;
-	v->rule_origin = rule->origin;
-	v->rule_reason_id = rule->reason_id;
-	return LIST_BLOCK;
+	return LIST_MISS;
 }
 
 static __always_inline struct guard_settings *guard_get_settings(void)

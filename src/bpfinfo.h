@@ -8,7 +8,7 @@
 
 struct prog_stats {
 	uint32_t id;
-	char name[16];
+	char name[64];		/* the kernel's (15 characters) until the owner names it in full */
 	uint32_t type;
 	uint64_t run_cnt;
 	uint64_t run_time_ns;
@@ -18,7 +18,7 @@ struct prog_stats {
 
 struct map_stats {
 	uint32_t id;
-	char name[16];
+	char name[64];		/* the kernel's (15 characters) until the owner names it in full */
 	uint32_t type;
 	uint32_t key_size, value_size, max_entries, flags;
 	uint64_t entries;	/* counted by walking the keys (arrays: max_entries) */

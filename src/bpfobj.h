@@ -14,7 +14,7 @@
 
 #include "config.h"
 
-#define BPFOBJ_MAX 16
+#define BPFOBJ_MAX 32
 
 struct bpfobj_desc {
 	const char *name;			/* "guard": pin directory, state and messages */

@@ -116,6 +116,8 @@ static const struct key_spec capacity_keys[] = {
 	{ .name = "block_v6", .type = V_U32, .off = FIELD(guard_cap_block_v6), .min = 1, .max = CAPACITY_MAX },
 	{ .name = "allow_v4", .type = V_U32, .off = FIELD(guard_cap_allow_v4), .min = 1, .max = CAPACITY_MAX },
 	{ .name = "allow_v6", .type = V_U32, .off = FIELD(guard_cap_allow_v6), .min = 1, .max = CAPACITY_MAX },
+	{ .name = "block_scoped_v4", .type = V_U32, .off = FIELD(guard_cap_block_scoped_v4), .min = 1, .max = CAPACITY_MAX },
+	{ .name = "block_scoped_v6", .type = V_U32, .off = FIELD(guard_cap_block_scoped_v6), .min = 1, .max = CAPACITY_MAX },
 };
 
 #define RATE_KEYS(i)                                                                              \
@@ -893,6 +895,8 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->guard_cap_block_v6 = GUARD_BLOCK_V6_DEFAULT;
 	c->guard_cap_allow_v4 = GUARD_ALLOW_V4_DEFAULT;
 	c->guard_cap_allow_v6 = GUARD_ALLOW_V6_DEFAULT;
+	c->guard_cap_block_scoped_v4 = GUARD_BLOCK_SCOPED_V4_DEFAULT;
+	c->guard_cap_block_scoped_v6 = GUARD_BLOCK_SCOPED_V6_DEFAULT;
 	if (!c->source || !c->socket_path || !c->state_dir || !c->audit_log || !c->pin_root ||
 	    !c->n_guard_ifaces)
 		return -ENOMEM;
@@ -1098,7 +1102,7 @@ static json_t *config_to_json_base(const struct aegis_config *c)
 	/* json_pack's "o" takes ownership even when packing fails, so nothing leaks on ENOMEM. */
 	return json_pack("{s:s?, s:{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s},"
 			 " s:{s:s?, s:s?, s:b, s:I},"
-			 " s:{s:b, s:o, s:s, s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I}}}",
+			 " s:{s:b, s:o, s:s, s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}}",
 			 "source", c->source,
 			 "agent",
 			 "socket", c->socket_path,
@@ -1126,7 +1130,9 @@ static json_t *config_to_json_base(const struct aegis_config *c)
 			 "block_v4", (json_int_t)c->guard_cap_block_v4,
 			 "block_v6", (json_int_t)c->guard_cap_block_v6,
 			 "allow_v4", (json_int_t)c->guard_cap_allow_v4,
-			 "allow_v6", (json_int_t)c->guard_cap_allow_v6);
+			 "allow_v6", (json_int_t)c->guard_cap_allow_v6,
+			 "block_scoped_v4", (json_int_t)c->guard_cap_block_scoped_v4,
+			 "block_scoped_v6", (json_int_t)c->guard_cap_block_scoped_v6);
 }
 
 static json_t *rate_json(const struct cfg_rate *r)

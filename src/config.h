@@ -83,6 +83,7 @@ struct aegis_config {
 	/* Entries each list map holds; a full list is an error naming the key to raise. */
 	uint32_t guard_cap_block_v4, guard_cap_block_v6;
 	uint32_t guard_cap_allow_v4, guard_cap_allow_v6;
+	uint32_t guard_cap_block_scoped_v4, guard_cap_block_scoped_v6;
 };
 
 /* The embedded default configuration text (src/default.yaml), NUL-terminated. */

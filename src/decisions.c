@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "decisions.h"
@@ -39,19 +40,55 @@ static uint64_t fnv1a(const void *buf, size_t len, uint64_t h)
 	return h;
 }
 
-static uint64_t key_hash(enum decision_list list, const struct cidr *c)
+static uint64_t key_hash(enum decision_list list, const struct cidr *c, struct decision_scope sc)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
-	uint8_t head[3] = { (uint8_t)list, (uint8_t)c->family, c->prefixlen };
+	uint8_t head[6] = { (uint8_t)list, (uint8_t)c->family, c->prefixlen, sc.proto,
+			    (uint8_t)(sc.port >> 8), (uint8_t)sc.port };
 
 	h = fnv1a(head, sizeof(head), h);
 	return fnv1a(c->addr, c->family == AF_INET ? 4 : 16, h);
 }
 
-static bool key_eq(const struct decision *d, enum decision_list list, const struct cidr *c)
+static bool key_eq(const struct decision *d, enum decision_list list, const struct cidr *c,
+		   struct decision_scope sc)
 {
 	return d->list == list && d->cidr.family == c->family && d->cidr.prefixlen == c->prefixlen &&
+	       d->scope.proto == sc.proto && d->scope.port == sc.port &&
 	       memcmp(d->cidr.addr, c->addr, c->family == AF_INET ? 4 : 16) == 0;
+}
+
+void scope_format(struct decision_scope s, char *buf, size_t len)
+{
+	if (!s.proto && len)
+		buf[0] = '\0';
+	else if (s.proto)
+		snprintf(buf, len, "%s/%u", s.proto == IPPROTO_TCP ? "tcp" : s.proto == IPPROTO_UDP ? "udp" : "?",
+			 s.port);
+}
+
+int scope_parse(const char *proto, const char *port, struct decision_scope *s, char *why, size_t len)
+{
+	uint64_t p;
+
+	*s = UNSCOPED;
+	if (!proto && !port)
+		return 0;
+	if (!proto || !port) {
+		snprintf(why, len, "a scoped entry needs both a protocol (tcp or udp) and a port");
+		return -EINVAL;
+	}
+	if (!streq(proto, "tcp") && !streq(proto, "udp")) {
+		snprintf(why, len, "protocol '%s': expected tcp or udp (ports exist only there)", proto);
+		return -EINVAL;
+	}
+	if (parse_u64(port, &p) || p < 1 || p > 65535) {
+		snprintf(why, len, "port '%s': expected 1..65535", port);
+		return -EINVAL;
+	}
+	s->proto = streq(proto, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
+	s->port = (uint16_t)p;
+	return 0;
 }
 
 void decisions_init(struct decisions *ds)
@@ -70,11 +107,12 @@ void decisions_free(struct decisions *ds)
 }
 
 /* Linear probing: the slot holding the key, or the empty slot where it would go. */
-static size_t find_slot(const struct decisions *ds, enum decision_list list, const struct cidr *c)
+static size_t find_slot(const struct decisions *ds, enum decision_list list, const struct cidr *c,
+			struct decision_scope sc)
 {
-	size_t mask = ds->cap - 1, i = (size_t)key_hash(list, c) & mask;
+	size_t mask = ds->cap - 1, i = (size_t)key_hash(list, c, sc) & mask;
 
-	while (ds->slots[i].used && !key_eq(&ds->slots[i], list, c))
+	while (ds->slots[i].used && !key_eq(&ds->slots[i], list, c, sc))
 		i = (i + 1) & mask;
 	return i;
 }
@@ -91,7 +129,7 @@ static int grow(struct decisions *ds)
 	ds->cap = ncap;
 	for (size_t i = 0; i < ocap; i++)
 		if (old[i].used)
-			ds->slots[find_slot(ds, (enum decision_list)old[i].list, &old[i].cidr)] = old[i];
+			ds->slots[find_slot(ds, (enum decision_list)old[i].list, &old[i].cidr, old[i].scope)] = old[i];
 	free(old);
 	return 0;
 }
@@ -103,7 +141,7 @@ int decisions_put(struct decisions *ds, const struct decision *d, struct decisio
 	/* Keep the load under 1/2 so probes stay short at a million entries. */
 	if ((ds->count + 1) * 2 > ds->cap && grow(ds))
 		return -ENOMEM;
-	i = find_slot(ds, (enum decision_list)d->list, &d->cidr);
+	i = find_slot(ds, (enum decision_list)d->list, &d->cidr, d->scope);
 	if (ds->slots[i].used) {
 		if (old)
 			*old = ds->slots[i];
@@ -120,32 +158,33 @@ int decisions_put(struct decisions *ds, const struct decision *d, struct decisio
 }
 
 const struct decision *decisions_get(const struct decisions *ds, enum decision_list list,
-				     const struct cidr *c)
+				     const struct cidr *c, struct decision_scope scope)
 {
 	size_t i;
 
 	if (!ds->cap)
 		return NULL;
-	i = find_slot(ds, list, c);
+	i = find_slot(ds, list, c, scope);
 	return ds->slots[i].used ? &ds->slots[i] : NULL;
 }
 
 int decisions_del(struct decisions *ds, enum decision_list list, const struct cidr *c,
-		  struct decision *old)
+		  struct decision_scope scope, struct decision *old)
 {
 	size_t mask, i, j;
 
 	if (!ds->cap)
 		return -ENOENT;
 	mask = ds->cap - 1;
-	i = find_slot(ds, list, c);
+	i = find_slot(ds, list, c, scope);
 	if (!ds->slots[i].used)
 		return -ENOENT;
 	if (old)
 		*old = ds->slots[i];
 	/* Backward-shift deletion keeps probe chains intact without tombstones. */
 	for (j = (i + 1) & mask; ds->slots[j].used; j = (j + 1) & mask) {
-		size_t home = (size_t)key_hash((enum decision_list)ds->slots[j].list, &ds->slots[j].cidr) & mask;
+		size_t home = (size_t)key_hash((enum decision_list)ds->slots[j].list, &ds->slots[j].cidr,
+					       ds->slots[j].scope) & mask;
 
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			ds->slots[i] = ds->slots[j];
@@ -239,16 +278,17 @@ int decisions_save(struct decisions *ds, const char *path)
 
 	if (!f)
 		return -errno;
-	fprintf(f, "# aegis decisions v1: list cidr origin created_ns expires_ns reason\n");
+	fprintf(f, "# aegis decisions v2: list cidr scope origin created_ns expires_ns reason\n");
 	while ((d = decisions_next(ds, &it))) {
-		char text[CIDR_STRLEN];
+		char text[CIDR_STRLEN], scope[16];
 
 		/* Configuration entries come back from the configuration itself. */
 		if (d->origin == GUARD_ORIGIN_CONFIG)
 			continue;
 		cidr_format(&d->cidr, text, sizeof(text));
-		fprintf(f, "%s\t%s\t%s\t%llu\t%llu\t%s\n", list_name((enum decision_list)d->list), text,
-			origin_names[d->origin], (unsigned long long)d->created_ns,
+		scope_format(d->scope, scope, sizeof(scope));
+		fprintf(f, "%s\t%s\t%s\t%s\t%llu\t%llu\t%s\n", list_name((enum decision_list)d->list), text,
+			scope[0] ? scope : "-", origin_names[d->origin], (unsigned long long)d->created_ns,
 			(unsigned long long)d->expires_ns, decisions_reason(ds, d->reason_id));
 	}
 	if (fclose(f))
@@ -260,20 +300,46 @@ int decisions_save(struct decisions *ds, const char *path)
 	return err;
 }
 
+/* "-" or "udp/53", as scope_format() writes it. */
+static int parse_scope_field(const char *f, struct decision_scope *sc)
+{
+	char proto[8], why[96];
+	const char *slash = strchr(f, '/');
+
+	*sc = UNSCOPED;
+	if (streq(f, "-"))
+		return 0;
+	if (!slash || (size_t)(slash - f) >= sizeof(proto))
+		return -EINVAL;
+	memcpy(proto, f, (size_t)(slash - f));
+	proto[slash - f] = '\0';
+	return scope_parse(proto, slash + 1, sc, why, sizeof(why));
+}
+
+/*
+ * v2: list cidr scope origin created expires [reason]; v1 (no scope column) is still read: its
+ * third field is an origin name, never a scope.
+ */
 static int parse_line(struct decisions *ds, char *line, uint64_t now, size_t *loaded, size_t *expired)
 {
-	char *fields[6], *save = NULL;
+	char *fields[7], *save = NULL;
 	struct decision d = {};
 	enum guard_origin origin;
 	uint64_t created, expires;
 	char why[128];
-	int n = 0;
+	int n = 0, o;
 
-	for (char *t = strtok_r(line, "\t", &save); t && n < 6; t = strtok_r(NULL, n == 5 ? "" : "\t", &save))
+	for (char *t = strtok_r(line, "\t", &save); t && n < 7; t = strtok_r(NULL, n == 6 ? "" : "\t", &save))
 		fields[n++] = t;
-	if (n < 5 || (!streq(fields[0], "block") && !streq(fields[0], "allow")) ||
-	    cidr_parse(fields[1], &d.cidr, NULL, why, sizeof(why)) || origin_parse(fields[2], &origin) ||
-	    parse_u64(fields[3], &created) || parse_u64(fields[4], &expires))
+	if (n < 5)
+		return -EINVAL;
+	o = origin_parse(fields[2], &origin) == 0 ? 2 : 3;	/* where the origin column is */
+	if (n < o + 3 || (!streq(fields[0], "block") && !streq(fields[0], "allow")) ||
+	    cidr_parse(fields[1], &d.cidr, NULL, why, sizeof(why)) ||
+	    (o == 3 && parse_scope_field(fields[2], &d.scope)) || origin_parse(fields[o], &origin) ||
+	    parse_u64(fields[o + 1], &created) || parse_u64(fields[o + 2], &expires))
+		return -EINVAL;
+	if (d.scope.proto && streq(fields[0], "allow"))
 		return -EINVAL;
 	if (expires && expires <= now) {
 		(*expired)++;
@@ -283,7 +349,7 @@ static int parse_line(struct decisions *ds, char *line, uint64_t now, size_t *lo
 	d.origin = (uint8_t)origin;
 	d.created_ns = created;
 	d.expires_ns = expires;
-	d.reason_id = decisions_reason_id(ds, n > 5 ? fields[5] : NULL);
+	d.reason_id = decisions_reason_id(ds, n > o + 3 ? fields[o + 3] : NULL);
 	if (decisions_put(ds, &d, NULL) < 0)
 		return -ENOMEM;
 	(*loaded)++;

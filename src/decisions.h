@@ -21,8 +21,17 @@ enum decision_list {
 	LIST_ALLOW,
 };
 
+/* "udp port 53": an entry that applies only to this protocol and destination port. */
+struct decision_scope {
+	uint8_t proto;		/* IPPROTO_TCP or IPPROTO_UDP; 0 = unscoped, the whole address */
+	uint16_t port;		/* destination port, host order */
+};
+
+#define UNSCOPED ((struct decision_scope){ 0, 0 })
+
 struct decision {
 	struct cidr cidr;
+	struct decision_scope scope;
 	uint8_t list;		/* enum decision_list */
 	uint8_t origin;		/* enum guard_origin */
 	uint8_t used;		/* slot in use (hash table bookkeeping) */
@@ -53,15 +62,20 @@ uint32_t decisions_reason_id(struct decisions *ds, const char *reason);
 const char *decisions_reason(const struct decisions *ds, uint32_t id);
 
 /*
- * Adds or replaces the entry for (list, cidr). Returns 1 when it was new, 0 when it replaced an
+ * Adds or replaces the entry for (list, cidr, scope). Returns 1 when it was new, 0 when it replaced an
  * entry, -ENOMEM. *old receives the replaced entry when old is non-NULL and it existed.
  */
 int decisions_put(struct decisions *ds, const struct decision *d, struct decision *old);
-/* Removes (list, cidr): 0, or -ENOENT. *old receives the removed entry. */
+/* Removes (list, cidr, scope): 0, or -ENOENT. *old receives the removed entry. */
 int decisions_del(struct decisions *ds, enum decision_list list, const struct cidr *c,
-		  struct decision *old);
+		  struct decision_scope scope, struct decision *old);
 const struct decision *decisions_get(const struct decisions *ds, enum decision_list list,
-				     const struct cidr *c);
+				     const struct cidr *c, struct decision_scope scope);
+
+/* "udp/53", or "" for an unscoped entry. */
+void scope_format(struct decision_scope s, char *buf, size_t len);
+/* "tcp" or "udp" and a port 1..65535 into *s; -EINVAL with why. */
+int scope_parse(const char *proto, const char *port, struct decision_scope *s, char *why, size_t len);
 
 /* Iteration: for (i = 0; (d = decisions_next(ds, &i)); ) */
 const struct decision *decisions_next(const struct decisions *ds, size_t *iter);

@@ -10,6 +10,8 @@
 #include "audit.h"
 #include "bpfobj.h"
 #include "config.h"
+#include "decisions.h"
+#include "prefix_table.h"
 
 struct guard_iface_state {
 	char name[IF_NAMESIZE];
@@ -28,6 +30,8 @@ struct guard {
 	struct guard_iface_state ifaces[GUARD_MAX_IFACES];
 	size_t n_ifaces;
 	char state_file[PATH_MAX];
+	/* The source lists, [enum decision_list][family == AF_INET6], open while running. */
+	struct prefix_table *tables[2][2];
 };
 
 extern const struct bpfobj_desc guard_desc;
@@ -50,7 +54,11 @@ int guard_read_counters(const struct guard *g, const struct guard_iface_state *s
 
 extern const char *const guard_reason_names[GUARD_REASON_COUNT];
 
-/* The configuration key sizing a list map ("guard.capacity.block_v4"). */
-const char *guard_capacity_key(const char *map);
+/* The configuration key sizing a list ("guard.capacity.block_v4"). */
+const char *guard_capacity_key(enum decision_list list, int family, bool scoped);
+/* The prefix table of a source list, NULL while the guard is not running. */
+struct prefix_table *guard_table(const struct guard *g, enum decision_list list, int family);
+/* The protocol/port-scoped block list (an LPM trie), -1 while the guard is not running. */
+int guard_scoped_fd(const struct guard *g, int family);
 
 #endif

@@ -5,6 +5,7 @@
  * records (guard_events.c), with the guard's API endpoints and metrics.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -242,6 +243,27 @@ static bool parse_cidr_field(json_t *body, struct cidr *c, bool *host_bits, stru
 	return true;
 }
 
+/* "proto": "tcp"|"udp" and "port": 1..65535, both or neither. Sets a 400 and returns false. */
+static bool parse_scope_fields(json_t *body, struct decision_scope *sc, struct api_response *resp)
+{
+	json_t *proto = json_object_get(body, "proto"), *port = json_object_get(body, "port");
+	char why[128], portbuf[24];
+
+	if ((proto && !json_is_string(proto)) || (port && !json_is_integer(port) && !json_is_string(port))) {
+		api_error(resp, 400, "proto must be \"tcp\" or \"udp\" and port a number 1..65535");
+		return false;
+	}
+	if (json_is_integer(port))
+		snprintf(portbuf, sizeof(portbuf), "%lld", (long long)json_integer_value(port));
+	else if (port)
+		snprintf(portbuf, sizeof(portbuf), "%s", json_string_value(port));
+	if (scope_parse(json_string_value(proto), port ? portbuf : NULL, sc, why, sizeof(why))) {
+		api_error(resp, 400, "%s", why);
+		return false;
+	}
+	return true;
+}
+
 static unsigned status_of(int err)
 {
 	switch (err) {
@@ -250,6 +272,8 @@ static unsigned status_of(int err)
 	case -EPERM:
 	case -EEXIST:
 		return 409;
+	case -EINVAL:
+		return 400;
 	case -ENOSPC:
 	case -E2BIG:
 		return 507;
@@ -272,6 +296,7 @@ static void add_entry(struct api_request *req, struct api_response *resp, enum d
 		return;
 	}
 	if (!parse_cidr_field(req->body, &c, &host_bits, resp) ||
+	    !parse_scope_fields(req->body, &rq.scope, resp) ||
 	    !parse_ttl_reason(json_object_get(req->body, "ttl"),
 			      json_string_value(json_object_get(req->body, "reason")), &rq, resp))
 		return;
@@ -288,20 +313,25 @@ static void add_entry(struct api_request *req, struct api_response *resp, enum d
 	cidr_format(&c, text, sizeof(text));
 	resp->json = json_pack("{s:s, s:s, s:I}", "list", list_name(list), "cidr", text, "ttl_seconds",
 			       (json_int_t)(rq.ttl_ns / NSEC_PER_SEC));
+	if (rq.scope.proto) {
+		json_object_set_new(resp->json, "proto", json_string(rq.scope.proto == IPPROTO_TCP ? "tcp" : "udp"));
+		json_object_set_new(resp->json, "port", json_integer(rq.scope.port));
+	}
 	if (note[0])
 		json_object_set_new(resp->json, "note", json_string(note));
 }
 
 static void remove_entry(struct api_request *req, struct api_response *resp, enum decision_list list)
 {
+	struct decision_scope scope;
 	char err[256];
 	bool host_bits;
 	struct cidr c;
 	int e;
 
-	if (!parse_cidr_field(req->body, &c, &host_bits, resp))
+	if (!parse_cidr_field(req->body, &c, &host_bits, resp) || !parse_scope_fields(req->body, &scope, resp))
 		return;
-	e = lists_remove(&G.lists, list, &c, &req->actor, err, sizeof(err));
+	e = lists_remove(&G.lists, list, &c, scope, &req->actor, err, sizeof(err));
 	if (e) {
 		api_error(resp, status_of(e), "%s", err);
 		return;
@@ -323,6 +353,10 @@ static void import_entries(struct api_request *req, struct api_response *resp, e
 	json_decref(ttl_j);
 	if (!ok)
 		return;
+	if (scope_parse(api_query(req, "proto"), api_query(req, "port"), &rq.scope, err, sizeof(err))) {
+		api_error(resp, 400, "%s", err);
+		return;
+	}
 	rq.force = force && streq(force, "1");
 	e = lists_import(&G.lists, &rq, req->raw, req->raw_len, &req->actor, &res, err, sizeof(err));
 	resp->json = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "lines", (json_int_t)res.lines,

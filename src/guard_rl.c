@@ -143,7 +143,7 @@ void guard_rl_scan(struct guard *g, struct lists *l, const struct aegis_config *
 		if (!over_long_enough(cfg, &v[i].st, now))
 			continue;
 		bucket_cidr(&v[i].key, &c);
-		if (decisions_get(&l->store, LIST_BLOCK, &c) || decisions_get(&l->store, LIST_ALLOW, &c))
+		if (decisions_get(&l->store, LIST_BLOCK, &c, UNSCOPED) || decisions_get(&l->store, LIST_ALLOW, &c, UNSCOPED))
 			continue;
 		auto_reason(cfg, &v[i], reason, sizeof(reason));
 		rq.reason = reason;

@@ -2,7 +2,9 @@
 #include <bpf/bpf.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -13,35 +15,6 @@
 #include "util.h"
 
 #define MAX_REJECTS_SHOWN 20
-
-struct lpm_key {
-	uint32_t prefixlen;
-	uint8_t addr[16];
-};
-
-static size_t key_len(int family)
-{
-	return family == AF_INET ? sizeof(struct guard_lpm_v4) : sizeof(struct guard_lpm_v6);
-}
-
-static const char *map_name(enum decision_list list, int family)
-{
-	if (list == LIST_ALLOW)
-		return family == AF_INET ? "guard_allow_v4" : "guard_allow_v6";
-	return family == AF_INET ? "guard_block_v4" : "guard_block_v6";
-}
-
-static int list_fd(const struct lists *l, enum decision_list list, int family)
-{
-	return l->guard && l->guard->running ? bpfobj_map_fd(&l->guard->obj, map_name(list, family)) : -1;
-}
-
-static void to_key(const struct cidr *c, struct lpm_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->prefixlen = c->prefixlen;
-	memcpy(k->addr, c->addr, c->family == AF_INET ? 4 : 16);
-}
 
 /* The kernel enforces expiry on CLOCK_BOOTTIME; people and the state file use wall time. */
 static uint64_t realtime_to_boot(uint64_t rt)
@@ -62,133 +35,237 @@ static uint64_t boot_to_realtime(uint64_t boot)
 	return boot > now_boot ? now_rt + (boot - now_boot) : now_rt;
 }
 
-static void to_rule(const struct decision *d, struct guard_rule *r)
+static struct prefix_table *table(const struct lists *l, enum decision_list list, int family)
 {
-	memset(r, 0, sizeof(*r));
-	r->created_ns = d->created_ns;
-	r->expires_ns = realtime_to_boot(d->expires_ns);
-	r->reason_id = d->reason_id;
-	r->origin = d->origin;
-	r->prefixlen = d->cidr.prefixlen;	/* drop records name the entry that matched */
+	return l->guard ? guard_table(l->guard, list, family) : NULL;
 }
 
-static void full_list_error(const struct lists *l, enum decision_list list, int family, char *err,
-			    size_t errlen)
+static void to_attrs(const struct decision *d, struct prefix_attrs *a)
 {
+	memset(a, 0, sizeof(*a));
+	a->created_ns = d->created_ns;
+	a->expires_ns = realtime_to_boot(d->expires_ns);
+	a->reason_id = d->reason_id;
+	a->origin = d->origin;
+}
+
+static const char *list_text(enum decision_list list, int family, bool scoped)
+{
+	static const char *const names[2][2][2] = {
+		{ { "IPv4 block", "IPv6 block" }, { "IPv4 allow", "IPv6 allow" } },
+		{ { "IPv4 scoped block", "IPv6 scoped block" }, { "?", "?" } },
+	};
+
+	return names[scoped][list][family == AF_INET6];
+}
+
+/* The capacity in prefixes of a list as the kernel's maps were created, 0 if unknown. */
+static uint32_t list_capacity(const struct lists *l, enum decision_list list, int family, bool scoped)
+{
+	struct prefix_table *t = scoped ? NULL : table(l, list, family);
 	struct bpf_map_info info = {};
 	uint32_t len = sizeof(info);
-	int fd = list_fd(l, list, family);
+	struct prefix_table_stats st;
+	int fd;
 
-	bpf_obj_get_info_by_fd(fd, &info, &len);
-	snprintf(err, errlen, "the %s list (%s) is full (%u entries): raise %s", list_name(list),
-		 family == AF_INET ? "IPv4" : "IPv6", info.max_entries,
-		 guard_capacity_key(map_name(list, family)));
+	if (t) {
+		prefix_table_stats(t, &st);
+		return (uint32_t)st.max_rules;
+	}
+	fd = scoped && l->guard ? guard_scoped_fd(l->guard, family) : -1;
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.max_entries : 0;
 }
 
-/* Writes one entry; an existing kernel entry keeps its hit counters. */
-static int kernel_put(struct lists *l, const struct decision *d, char *err, size_t errlen)
+static void full_list_error(const struct lists *l, enum decision_list list, int family, bool scoped,
+			    char *err, size_t errlen)
 {
-	int fd = list_fd(l, (enum decision_list)d->list, d->cidr.family);
-	struct guard_rule rule, cur;
-	struct lpm_key key;
+	snprintf(err, errlen, "the %s list is full (capacity %u): raise %s (then `aegis agent "
+		 "--cleanup` and a restart; the lists come back from the state directory)",
+		 list_text(list, family, scoped), list_capacity(l, list, family, scoped),
+		 guard_capacity_key(list, family, scoped));
+}
+
+/* ---- protocol/port-scoped entries: an LPM trie whose key starts with proto and port ---- */
+
+union scoped_key {
+	struct guard_lpm_scoped_v4 v4;
+	struct guard_lpm_scoped_v6 v6;
+};
+
+static void scoped_key(const struct decision *d, union scoped_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (d->cidr.family == AF_INET) {
+		k->v4.prefixlen = GUARD_SCOPED_KEY_BITS + d->cidr.prefixlen;
+		k->v4.proto = d->scope.proto;
+		k->v4.port[0] = (uint8_t)(d->scope.port >> 8);
+		k->v4.port[1] = (uint8_t)d->scope.port;
+		memcpy(k->v4.addr, d->cidr.addr, 4);
+	} else {
+		k->v6.prefixlen = GUARD_SCOPED_KEY_BITS + d->cidr.prefixlen;
+		k->v6.proto = d->scope.proto;
+		k->v6.port[0] = (uint8_t)(d->scope.port >> 8);
+		k->v6.port[1] = (uint8_t)d->scope.port;
+		memcpy(k->v6.addr, d->cidr.addr, 16);
+	}
+}
+
+static int scoped_put(struct lists *l, const struct decision *d, char *err, size_t errlen)
+{
+	int fd = guard_scoped_fd(l->guard, d->cidr.family);
+	struct guard_rule rule = {}, cur;
+	union scoped_key k;
+	int e;
 
 	if (fd < 0)
 		return 0;
-	to_key(&d->cidr, &key);
-	to_rule(d, &rule);
-	if (bpf_map_lookup_elem(fd, &key, &cur) == 0) {
+	scoped_key(d, &k);
+	rule.created_ns = d->created_ns;
+	rule.expires_ns = realtime_to_boot(d->expires_ns);
+	rule.reason_id = d->reason_id;
+	rule.origin = d->origin;
+	rule.prefixlen = d->cidr.prefixlen;	/* drop records name the entry that matched */
+	if (bpf_map_lookup_elem(fd, &k, &cur) == 0) {
 		rule.hit_packets = cur.hit_packets;
 		rule.hit_bytes = cur.hit_bytes;
 		rule.last_hit_ns = cur.last_hit_ns;
 	}
-	if (bpf_map_update_elem(fd, &key, &rule, BPF_ANY)) {
-		int e = -errno;
+	if (!bpf_map_update_elem(fd, &k, &rule, BPF_ANY))
+		return 0;
+	e = -errno;
+	if (e == -ENOSPC || e == -E2BIG)
+		full_list_error(l, LIST_BLOCK, d->cidr.family, true, err, errlen);
+	else
+		snprintf(err, errlen, "cannot write the %s list: %s", list_text(LIST_BLOCK, d->cidr.family, true),
+			 errstr(e));
+	return e;
+}
 
-		if (e == -ENOSPC || e == -E2BIG)
-			full_list_error(l, (enum decision_list)d->list, d->cidr.family, err, errlen);
-		else
-			snprintf(err, errlen, "cannot write %s: %s", map_name((enum decision_list)d->list, d->cidr.family), errstr(e));
-		return e;
-	}
-	return 0;
+/* ---- the kernel side of one entry -------------------------------------------------------- */
+
+/* Writes one entry; an existing kernel entry keeps its hit counters. */
+static int kernel_put(struct lists *l, const struct decision *d, char *err, size_t errlen)
+{
+	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
+	struct prefix_attrs a;
+	int e;
+
+	if (d->scope.proto)
+		return scoped_put(l, d, err, errlen);
+	if (!t)
+		return 0;
+	to_attrs(d, &a);
+	e = prefix_table_add(t, &d->cidr, &a, NULL);
+	if (e == -ENOSPC)
+		full_list_error(l, (enum decision_list)d->list, d->cidr.family, false, err, errlen);
+	else if (e)
+		snprintf(err, errlen, "cannot write the %s list: %s",
+			 list_text((enum decision_list)d->list, d->cidr.family, false), errstr(e));
+	return e;
 }
 
 static int kernel_del(struct lists *l, const struct decision *d)
 {
-	int fd = list_fd(l, (enum decision_list)d->list, d->cidr.family);
-	struct lpm_key key;
+	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
+	union scoped_key k;
+	int fd, e;
 
-	if (fd < 0)
+	if (d->scope.proto) {
+		fd = guard_scoped_fd(l->guard, d->cidr.family);
+		if (fd < 0)
+			return 0;
+		scoped_key(d, &k);
+		return bpf_map_delete_elem(fd, &k) && errno != ENOENT ? -errno : 0;
+	}
+	if (!t)
 		return 0;
-	to_key(&d->cidr, &key);
-	if (bpf_map_delete_elem(fd, &key) && errno != ENOENT)
-		return -errno;
-	return 0;
+	e = prefix_table_delete(t, &d->cidr);
+	return e == -ENOENT ? 0 : e;
+}
+
+/* Hit counters of an entry, from the kernel; zeroes when it is not there. */
+static void kernel_hits(const struct lists *l, const struct decision *d, uint64_t *packets,
+			uint64_t *bytes, uint64_t *last_hit_boot)
+{
+	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
+	const struct prefix_rule *r;
+	struct guard_rule rule;
+	union scoped_key k;
+	int fd;
+
+	*packets = *bytes = *last_hit_boot = 0;
+	if (d->scope.proto) {
+		fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
+		scoped_key(d, &k);
+		if (fd >= 0 && bpf_map_lookup_elem(fd, &k, &rule) == 0) {
+			*packets = rule.hit_packets;
+			*bytes = rule.hit_bytes;
+			*last_hit_boot = rule.last_hit_ns;
+		}
+		return;
+	}
+	r = t ? prefix_table_rule(t, prefix_table_find(t, &d->cidr)) : NULL;
+	if (r) {
+		*packets = __atomic_load_n(&r->hit_packets, __ATOMIC_RELAXED);
+		*bytes = __atomic_load_n(&r->hit_bytes, __ATOMIC_RELAXED);
+		*last_hit_boot = __atomic_load_n(&r->last_hit_ns, __ATOMIC_RELAXED);
+	}
+}
+
+static bool kernel_has(const struct lists *l, const struct decision *d)
+{
+	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
+	struct guard_rule rule;
+	union scoped_key k;
+	int fd;
+
+	if (d->scope.proto) {
+		fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
+		scoped_key(d, &k);
+		return fd < 0 || bpf_map_lookup_elem(fd, &k, &rule) == 0;
+	}
+	return !t || prefix_table_find(t, &d->cidr) != 0;
 }
 
 /*
- * Many new entries of one (list, family) at once: the batch update costs one syscall per
- * thousands of entries, which is what makes a million-line feed load in seconds.
+ * Many entries of one (list, family) at once: one pass over the prefix table for the whole
+ * batch, which is what makes a million-line feed load in about a second. Either all of them
+ * reach the kernel or none does (-ENOSPC leaves the table as it was).
  */
 static int kernel_put_many(struct lists *l, enum decision_list list, int family,
-			   const struct decision *const *ds, size_t n, size_t *written, char *err, size_t errlen)
+			   const struct decision *const *ds, size_t n, char *err, size_t errlen)
 {
-	int fd = list_fd(l, list, family);
-	size_t klen = key_len(family), done = 0;
-	_cleanup_free_ uint8_t *keys = NULL;
-	_cleanup_free_ struct guard_rule *vals = NULL;
+	struct prefix_table *t = table(l, list, family);
+	_cleanup_free_ struct cidr *c = NULL;
+	_cleanup_free_ struct prefix_attrs *a = NULL;
+	size_t unscoped = 0;
+	int e;
 
-	*written = 0;
-	if (fd < 0 || !n) {
-		*written = n;
-		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!ds[i]->scope.proto)
+			continue;
+		e = scoped_put(l, ds[i], err, errlen);
+		if (e)
+			return e;
 	}
-	keys = malloc(n * klen);
-	vals = malloc(n * sizeof(*vals));
-	if (!keys || !vals)
+	if (!t || !n)
+		return 0;
+	c = malloc(n * sizeof(*c));
+	a = malloc(n * sizeof(*a));
+	if (!c || !a)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		struct lpm_key k;
-
-		to_key(&ds[i]->cidr, &k);
-		memcpy(keys + i * klen, &k, klen);
-		to_rule(ds[i], &vals[i]);
-	}
-	while (done < n) {
-		uint32_t count = (uint32_t)(n - done > 65536 ? 65536 : n - done);
-		LIBBPF_OPTS(bpf_map_batch_opts, opts);
-
-		if (bpf_map_update_batch(fd, keys + done * klen, vals + done, &count, &opts) == 0) {
-			done += count;
+		if (ds[i]->scope.proto)
 			continue;
-		}
-		done += count;	/* the kernel reports how many went in before the failure */
-		if (errno == ENOSPC || errno == E2BIG) {
-			*written = done;
-			full_list_error(l, list, family, err, errlen);
-			return -ENOSPC;
-		}
-		if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP) {
-			*written = done;
-			snprintf(err, errlen, "batch update of %s: %s", map_name(list, family), strerror(errno));
-			return -errno;
-		}
-		/* No batch support for this map type on this kernel: one at a time. */
-		for (; done < n; done++) {
-			if (bpf_map_update_elem(fd, keys + done * klen, vals + done, BPF_ANY)) {
-				int e = -errno;
-
-				*written = done;
-				if (e == -ENOSPC || e == -E2BIG)
-					full_list_error(l, list, family, err, errlen);
-				else
-					snprintf(err, errlen, "cannot write %s: %s", map_name(list, family), errstr(e));
-				return e;
-			}
-		}
+		c[unscoped] = ds[i]->cidr;
+		to_attrs(ds[i], &a[unscoped++]);
 	}
-	*written = done;
-	return 0;
+	e = prefix_table_load_each(t, c, unscoped, a, NULL);
+	if (e == -ENOSPC)
+		full_list_error(l, list, family, false, err, errlen);
+	else if (e)
+		snprintf(err, errlen, "cannot write the %s list: %s", list_text(list, family, false), errstr(e));
+	return e;
 }
 
 /* ---- policy checks ---------------------------------------------------------------------- */
@@ -233,11 +310,22 @@ static void fill_decision(const struct list_request *rq, const struct cidr *c, u
 {
 	memset(d, 0, sizeof(*d));
 	d->cidr = *c;
+	d->scope = rq->scope;
 	d->list = (uint8_t)rq->list;
 	d->origin = (uint8_t)rq->origin;
 	d->created_ns = now;
 	d->expires_ns = rq->ttl_ns ? now + rq->ttl_ns : 0;
 	d->reason_id = reason_id;
+}
+
+/* "198.51.100.0/24", or "198.51.100.0/24 udp/53" for a scoped entry. */
+static void entry_text(const struct cidr *c, struct decision_scope sc, char *buf, size_t len)
+{
+	char cidr[CIDR_STRLEN], scope[16];
+
+	cidr_format(c, cidr, sizeof(cidr));
+	scope_format(sc, scope, sizeof(scope));
+	snprintf(buf, len, "%s%s%s", cidr, scope[0] ? " " : "", scope);
 }
 
 static json_t *decision_details(const struct lists *l, const struct decision *d)
@@ -250,19 +338,24 @@ static json_t *decision_details(const struct lists *l, const struct decision *d)
 int lists_add(struct lists *l, const struct list_request *rq, const struct cidr *c, bool host_bits,
 	      const struct actor *who, char *note, size_t notelen, char *err, size_t errlen)
 {
-	const struct decision *cur = decisions_get(&l->store, rq->list, c);
+	const struct decision *cur = decisions_get(&l->store, rq->list, c, rq->scope);
+	char text[CIDR_STRLEN + 16], cidr[CIDR_STRLEN];
 	struct decision d, old;
-	char text[CIDR_STRLEN];
+	struct gateways gw;
 	int e, put;
 
-	struct gateways gw;
-
-	cidr_format(c, text, sizeof(text));
+	entry_text(c, rq->scope, text, sizeof(text));
+	cidr_format(c, cidr, sizeof(cidr));
 	note[0] = '\0';
 	if (host_bits)
-		snprintf(note, notelen, "host bits set: normalised to %s", text);
+		snprintf(note, notelen, "host bits set: normalised to %s", cidr);
 	read_gateways(&gw);
-	e = check_block_safety(rq, &gw, c, err, errlen);
+	e = rq->scope.proto && rq->list == LIST_ALLOW ? -EINVAL : 0;
+	if (e)
+		snprintf(err, errlen, "allow entries cannot be scoped to a protocol and port: the allow "
+			 "list lets a source through whole");
+	if (!e)
+		e = check_block_safety(rq, &gw, c, err, errlen);
 	if (!e && cur && cur->origin == GUARD_ORIGIN_CONFIG && rq->origin != GUARD_ORIGIN_CONFIG) {
 		snprintf(err, errlen, "%s is in the %s list from the configuration file: change it there",
 			 text, list_name(rq->list));
@@ -281,7 +374,7 @@ int lists_add(struct lists *l, const struct list_request *rq, const struct cidr 
 	e = kernel_put(l, &d, err, errlen);
 	if (e) {
 		if (put == 1)
-			decisions_del(&l->store, rq->list, c, NULL);
+			decisions_del(&l->store, rq->list, c, rq->scope, NULL);
 		else
 			decisions_put(&l->store, &old, NULL);
 	}
@@ -290,15 +383,15 @@ int lists_add(struct lists *l, const struct list_request *rq, const struct cidr 
 }
 
 int lists_remove(struct lists *l, enum decision_list list, const struct cidr *c,
-		 const struct actor *who, char *err, size_t errlen)
+		 struct decision_scope scope, const struct actor *who, char *err, size_t errlen)
 {
-	const struct decision *cur = decisions_get(&l->store, list, c);
+	const struct decision *cur = decisions_get(&l->store, list, c, scope);
 	const char *op = list == LIST_ALLOW ? "unallow" : "unblock";
+	char text[CIDR_STRLEN + 16];
 	struct decision old;
-	char text[CIDR_STRLEN];
 	int e = 0;
 
-	cidr_format(c, text, sizeof(text));
+	entry_text(c, scope, text, sizeof(text));
 	if (!cur) {
 		snprintf(err, errlen, "%s is not in the %s list", text, list_name(list));
 		e = -ENOENT;
@@ -312,7 +405,7 @@ int lists_remove(struct lists *l, enum decision_list list, const struct cidr *c,
 		if (e)
 			snprintf(err, errlen, "cannot remove %s from the kernel: %s", text, errstr(e));
 		else
-			decisions_del(&l->store, list, c, NULL);
+			decisions_del(&l->store, list, c, scope, NULL);
 	}
 	audit_log(who, op, text, e, e ? err : NULL, NULL);
 	return e;
@@ -446,7 +539,7 @@ int lists_import(struct lists *l, const struct list_request *rq, const char *tex
 	for (size_t i = 0; !e && i < n; i++) {
 		struct decision d;
 
-		if (decisions_get(&l->store, rq->list, &cidrs[i])) {
+		if (decisions_get(&l->store, rq->list, &cidrs[i], rq->scope)) {
 			res->duplicate++;	/* already listed, or earlier in this file */
 			continue;
 		}
@@ -457,20 +550,26 @@ int lists_import(struct lists *l, const struct list_request *rq, const char *tex
 	/* Pointers into the store are taken only now: inserting may have moved its entries. */
 	for (size_t i = 0; !e && i < n; i++)
 		if (fresh[i])
-			e = pending_push(&p, decisions_get(&l->store, rq->list, &cidrs[i]));
+			e = pending_push(&p, decisions_get(&l->store, rq->list, &cidrs[i], rq->scope));
 	t1 = now_monotonic_ns();
 	if (e) {
 		snprintf(err, errlen, "out of memory");
 	} else {
 		for (int b = 0; b < 2 && !e; b++) {
-			size_t written;
-
 			e = kernel_put_many(l, rq->list, b ? AF_INET6 : AF_INET, p.v[rq->list][b],
-					    p.n[rq->list][b], &written, err, errlen);
-			res->accepted += written;
-			/* What did not reach the kernel is not kept either. */
-			for (size_t i = written; e && i < p.n[rq->list][b]; i++)
-				decisions_del(&l->store, rq->list, &p.v[rq->list][b][i]->cidr, NULL);
+					    p.n[rq->list][b], err, errlen);
+			if (!e)
+				res->accepted += p.n[rq->list][b];
+		}
+		/*
+		 * What did not reach the kernel is not kept either. By the file's lines, not by the
+		 * pointers: a delete moves other entries of the store.
+		 */
+		for (size_t i = 0; e && i < n; i++) {
+			const struct decision *d = fresh[i] ? decisions_get(&l->store, rq->list, &cidrs[i], rq->scope) : NULL;
+
+			if (d && (d->cidr.family == AF_INET6 || !res->accepted))
+				decisions_del(&l->store, rq->list, &cidrs[i], rq->scope, NULL);
 		}
 	}
 	pending_free(&p);
@@ -488,38 +587,75 @@ int lists_import(struct lists *l, const struct list_request *rq, const char *tex
 /* ---- life cycle ------------------------------------------------------------------------- */
 
 /* Entries the kernel holds that the store does not know (state file lost): taken in. */
-static void adopt_kernel_entries(struct lists *l, enum decision_list list, int family)
+/* An entry found in the kernel but not in the store (state file lost): taken in. */
+static bool adopt_one(struct lists *l, struct decision *d, uint8_t origin, uint64_t created_ns,
+		      uint64_t expires_boot)
 {
-	int fd = list_fd(l, list, family);
-	struct lpm_key key, next;
+	if (decisions_get(&l->store, (enum decision_list)d->list, &d->cidr, d->scope))
+		return false;
+	d->origin = origin < GUARD_ORIGIN_COUNT ? origin : GUARD_ORIGIN_CLI;
+	d->created_ns = created_ns;
+	d->expires_ns = boot_to_realtime(expires_boot);
+	return decisions_put(&l->store, d, NULL) == 1;
+}
+
+static size_t adopt_table(struct lists *l, enum decision_list list, int family)
+{
+	struct prefix_table *t = table(l, list, family);
+	struct prefix_table_stats st;
+	size_t n = 0;
+
+	if (!t)
+		return 0;
+	prefix_table_stats(t, &st);
+	for (uint32_t id = 1; id <= st.max_rules; id++) {
+		const struct prefix_rule *r = prefix_table_rule(t, id);
+		struct decision d = { .list = (uint8_t)list };
+
+		if (r && prefix_table_cidr(t, id, &d.cidr))
+			n += adopt_one(l, &d, r->origin, r->created_ns, r->expires_ns);
+	}
+	return n;
+}
+
+static size_t adopt_scoped(struct lists *l, int family)
+{
+	int fd = l->guard ? guard_scoped_fd(l->guard, family) : -1;
+	union scoped_key key, next;
 	struct guard_rule rule;
 	void *prev = NULL;
 	size_t n = 0;
 
-	if (fd < 0)
-		return;
-	memset(&next, 0, sizeof(next));
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct decision d = { .list = (uint8_t)list };
+	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct decision d = { .list = LIST_BLOCK };
+		const uint8_t *port = family == AF_INET ? next.v4.port : next.v6.port;
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &rule))
 			continue;
 		d.cidr.family = family;
-		d.cidr.prefixlen = (uint8_t)key.prefixlen;
-		memcpy(d.cidr.addr, key.addr, family == AF_INET ? 4 : 16);
-		if (decisions_get(&l->store, list, &d.cidr))
-			continue;
-		d.origin = rule.origin < GUARD_ORIGIN_COUNT ? rule.origin : GUARD_ORIGIN_CLI;
-		d.created_ns = rule.created_ns;
-		d.expires_ns = boot_to_realtime(rule.expires_ns);
-		if (decisions_put(&l->store, &d, NULL) == 1)
-			n++;
+		d.cidr.prefixlen = (uint8_t)((family == AF_INET ? key.v4.prefixlen : key.v6.prefixlen) -
+					     GUARD_SCOPED_KEY_BITS);
+		memcpy(d.cidr.addr, family == AF_INET ? key.v4.addr : key.v6.addr, family == AF_INET ? 4 : 16);
+		d.scope.proto = family == AF_INET ? key.v4.proto : key.v6.proto;
+		d.scope.port = (uint16_t)(port[0] << 8 | port[1]);
+		n += adopt_one(l, &d, rule.origin, rule.created_ns, rule.expires_ns);
+	}
+	return n;
+}
+
+static void adopt_kernel_entries(struct lists *l)
+{
+	size_t n = 0;
+
+	for (int f = AF_INET; f; f = f == AF_INET ? AF_INET6 : 0) {
+		n += adopt_table(l, LIST_BLOCK, f) + adopt_table(l, LIST_ALLOW, f);
+		n += adopt_scoped(l, f);
 	}
 	if (n)
-		pr_warn("guard: %zu %s-list entries were in the kernel but not in the state file; kept "
-			"(their reasons are unknown)", n, list_name(list));
+		pr_warn("guard: %zu list entries were in the kernel but not in the state file; kept "
+			"(their reasons are unknown)", n);
 }
 
 /* Store entries missing from the kernel (fresh maps after a cleanup or reboot): written back. */
@@ -531,26 +667,18 @@ int lists_restore(struct lists *l)
 	int e = 0;
 	char err[256];
 
-	while (!e && (d = decisions_next(&l->store, &it))) {
-		int fd = list_fd(l, (enum decision_list)d->list, d->cidr.family);
-		struct lpm_key key;
-		struct guard_rule r;
-
-		to_key(&d->cidr, &key);
-		if (fd >= 0 && bpf_map_lookup_elem(fd, &key, &r))
+	while (!e && (d = decisions_next(&l->store, &it)))
+		if (!kernel_has(l, d))
 			e = pending_push(&p, d);
-	}
 	for (int a = 0; a < 2 && !e; a++)
 		for (int b = 0; b < 2 && !e; b++) {
-			size_t written;
-
 			e = kernel_put_many(l, (enum decision_list)a, b ? AF_INET6 : AF_INET, p.v[a][b],
-					    p.n[a][b], &written, err, sizeof(err));
+					    p.n[a][b], err, sizeof(err));
 			if (e)
 				pr_err("guard: restoring the %s list: %s", list_name((enum decision_list)a), err);
-			else if (written)
-				pr_info("guard: restored %zu %s-list entries from %s", written,
-					list_name((enum decision_list)a), l->state_file);
+			else if (p.n[a][b])
+				pr_info("guard: restored %zu %s %s-list entries from %s", p.n[a][b],
+					b ? "IPv6" : "IPv4", list_name((enum decision_list)a), l->state_file);
 		}
 	pending_free(&p);
 	return e;
@@ -573,10 +701,7 @@ int lists_start(struct lists *l, struct guard *g, const struct aegis_config *cfg
 	if (loaded || expired)
 		pr_info("guard: %zu list entries from %s (%zu expired while the agent was down)", loaded,
 			l->state_file, expired);
-	for (int a = 0; a < 2; a++) {
-		adopt_kernel_entries(l, (enum decision_list)a, AF_INET);
-		adopt_kernel_entries(l, (enum decision_list)a, AF_INET6);
-	}
+	adopt_kernel_entries(l);
 	err = lists_restore(l);
 	if (!err)
 		err = lists_sync_config(l, cfg);
@@ -598,10 +723,7 @@ int lists_sync_config(struct lists *l, const struct aegis_config *cfg)
 	size_t nwant[2] = { cfg->n_guard_block, cfg->n_guard_allow };
 	struct list_request rq = { .origin = GUARD_ORIGIN_CONFIG, .force = true, .reason = "configuration" };
 	const struct decision *d;
-	struct {
-		struct cidr cidr;
-		uint8_t list;
-	} stale[256];
+	struct decision stale[256];
 	size_t it, nstale;
 	char note[128], err[256];
 	int e;
@@ -613,15 +735,14 @@ int lists_sync_config(struct lists *l, const struct aegis_config *cfg)
 		while ((d = decisions_next(&l->store, &it)) && nstale < ARRAY_SIZE(stale)) {
 			if (d->origin != GUARD_ORIGIN_CONFIG || configured(want[d->list], nwant[d->list], &d->cidr))
 				continue;
-			stale[nstale].cidr = d->cidr;
-			stale[nstale++].list = d->list;
+			stale[nstale++] = *d;
 		}
 		for (size_t i = 0; i < nstale; i++) {
 			enum decision_list list = (enum decision_list)stale[i].list;
 			struct decision old;
 			char text[CIDR_STRLEN];
 
-			if (decisions_del(&l->store, list, &stale[i].cidr, &old))
+			if (decisions_del(&l->store, list, &stale[i].cidr, stale[i].scope, &old))
 				continue;
 			kernel_del(l, &old);
 			cidr_format(&stale[i].cidr, text, sizeof(text));
@@ -631,7 +752,7 @@ int lists_sync_config(struct lists *l, const struct aegis_config *cfg)
 	for (int a = 0; a < 2; a++) {
 		rq.list = (enum decision_list)a;
 		for (size_t i = 0; i < nwant[a]; i++) {
-			const struct decision *cur = decisions_get(&l->store, rq.list, &want[a][i].cidr);
+			const struct decision *cur = decisions_get(&l->store, rq.list, &want[a][i].cidr, UNSCOPED);
 
 			if (cur && cur->origin == GUARD_ORIGIN_CONFIG)
 				continue;
@@ -659,8 +780,7 @@ void lists_tick(struct lists *l)
 {
 	uint64_t now = now_realtime_ns();
 	json_t *gone = json_array();
-	struct cidr due[512];
-	uint8_t due_list[512];
+	struct decision due[512];
 	size_t n, total = 0;
 
 	/* Expired entries are already misses in the kernel; this frees their space. */
@@ -670,22 +790,20 @@ void lists_tick(struct lists *l)
 
 		n = 0;
 		while ((d = decisions_next(&l->store, &it)) && n < ARRAY_SIZE(due))
-			if (d->expires_ns && d->expires_ns <= now) {
-				due[n] = d->cidr;
-				due_list[n++] = d->list;
-			}
+			if (d->expires_ns && d->expires_ns <= now)
+				due[n++] = *d;
 		for (size_t i = 0; i < n; i++) {
 			struct decision old;
 
-			if (decisions_del(&l->store, (enum decision_list)due_list[i], &due[i], &old))
+			if (decisions_del(&l->store, (enum decision_list)due[i].list, &due[i].cidr, due[i].scope, &old))
 				continue;
 			kernel_del(l, &old);
 			if (json_array_size(gone) < 20) {
-				char text[CIDR_STRLEN];
+				char text[CIDR_STRLEN + 16];
 
-				cidr_format(&due[i], text, sizeof(text));
+				entry_text(&due[i].cidr, due[i].scope, text, sizeof(text));
 				json_array_append_new(gone, json_pack("{s:s, s:s}", "list",
-					list_name((enum decision_list)due_list[i]), "cidr", text));
+					list_name((enum decision_list)due[i].list), "cidr", text));
 			}
 			total++;
 		}
@@ -715,7 +833,11 @@ static int cmp_decisions(const void *pa, const void *pb)
 		return a->cidr.family - b->cidr.family;
 	int c = memcmp(a->cidr.addr, b->cidr.addr, 16);
 
-	return c ? c : a->cidr.prefixlen - b->cidr.prefixlen;
+	if (c)
+		return c;
+	if (a->cidr.prefixlen != b->cidr.prefixlen)
+		return a->cidr.prefixlen - b->cidr.prefixlen;
+	return a->scope.proto != b->scope.proto ? a->scope.proto - b->scope.proto : a->scope.port - b->scope.port;
 }
 
 json_t *lists_json(struct lists *l, int list, size_t limit)
@@ -733,21 +855,21 @@ json_t *lists_json(struct lists *l, int list, size_t limit)
 			v[n++] = d;
 	qsort(v, n, sizeof(*v), cmp_decisions);
 	for (size_t i = 0; i < n && i < limit; i++) {
-		int fd = list_fd(l, (enum decision_list)v[i]->list, v[i]->cidr.family);
-		struct guard_rule r = {};
-		struct lpm_key key;
+		uint64_t packets, bytes, last_hit;
 		char text[CIDR_STRLEN], created[40];
 		json_t *e;
 
-		to_key(&v[i]->cidr, &key);
-		if (fd >= 0)
-			bpf_map_lookup_elem(fd, &key, &r);
+		kernel_hits(l, v[i], &packets, &bytes, &last_hit);
 		cidr_format(&v[i]->cidr, text, sizeof(text));
 		format_rfc3339(v[i]->created_ns, created, sizeof(created));
 		e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "list", list_name((enum decision_list)v[i]->list),
 			      "cidr", text, "origin", origin_names[v[i]->origin], "reason",
 			      decisions_reason(&l->store, v[i]->reason_id), "created", created,
-			      "hit_packets", (json_int_t)r.hit_packets, "hit_bytes", (json_int_t)r.hit_bytes);
+			      "hit_packets", (json_int_t)packets, "hit_bytes", (json_int_t)bytes);
+		if (v[i]->scope.proto) {
+			json_object_set_new(e, "proto", json_string(v[i]->scope.proto == IPPROTO_TCP ? "tcp" : "udp"));
+			json_object_set_new(e, "port", json_integer(v[i]->scope.port));
+		}
 		if (v[i]->expires_ns) {
 			char exp[40];
 
@@ -759,13 +881,12 @@ json_t *lists_json(struct lists *l, int list, size_t limit)
 			json_object_set_new(e, "expires", json_null());
 			json_object_set_new(e, "ttl_remaining_seconds", json_null());
 		}
-		if (r.last_hit_ns) {
+		if (last_hit) {
+			uint64_t boot_now = now_boottime_ns();
 			char last[40];
 
-			uint64_t boot_now = now_boottime_ns();
-
 			/* A boot-clock instant in the past, on the wall clock. */
-			format_rfc3339(now - (boot_now > r.last_hit_ns ? boot_now - r.last_hit_ns : 0), last, sizeof(last));
+			format_rfc3339(now - (boot_now > last_hit ? boot_now - last_hit : 0), last, sizeof(last));
 			json_object_set_new(e, "last_hit", json_string(last));
 		}
 		json_array_append_new(entries, e);
@@ -775,18 +896,36 @@ json_t *lists_json(struct lists *l, int list, size_t limit)
 
 uint64_t lists_map_entries(const struct lists *l, const char *map)
 {
+	static const char *const scoped[2] = { "guard_block_scoped_v4", "guard_block_scoped_v6" };
 	const struct decision *d;
 	size_t it = 0;
 	uint64_t n = 0;
-	int list = -1, family = 0;
 
+	/* A prefix table's arrays are always full to the kernel: what is in use is the table's. */
 	for (int a = 0; a < 2; a++)
-		for (int f = AF_INET; f; f = f == AF_INET ? AF_INET6 : 0)
-			if (streq(map, map_name((enum decision_list)a, f)))
-				list = a, family = f;
-	if (list < 0)
-		return MAP_ENTRIES_UNKNOWN;
-	while ((d = decisions_next(&l->store, &it)))
-		n += d->list == list && d->cidr.family == family;
-	return n;
+		for (int f = AF_INET; f; f = f == AF_INET ? AF_INET6 : 0) {
+			struct prefix_table *t = table(l, (enum decision_list)a, f);
+			struct prefix_table_stats st;
+			char name[32];
+			size_t plen;
+
+			snprintf(name, sizeof(name), "%s_v%d_", list_name((enum decision_list)a), f == AF_INET ? 4 : 6);
+			plen = strlen(name);
+			if (!t || strncmp(map, name, plen))
+				continue;
+			prefix_table_stats(t, &st);
+			if (streq(map + plen, "rules"))
+				return st.prefixes;
+			if (streq(map + plen, "nodes"))
+				return st.nodes;
+			return MAP_ENTRIES_UNKNOWN;
+		}
+	for (int f = 0; f < 2; f++) {
+		if (!streq(map, scoped[f]))
+			continue;
+		while ((d = decisions_next(&l->store, &it)))
+			n += d->scope.proto && (d->cidr.family == AF_INET6) == f;
+		return n;
+	}
+	return MAP_ENTRIES_UNKNOWN;
 }

@@ -24,6 +24,7 @@ struct lists {
 struct list_request {
 	enum decision_list list;
 	enum guard_origin origin;
+	struct decision_scope scope;	/* block only: one protocol and destination port */
 	uint64_t ttl_ns;	/* 0 = no expiry */
 	const char *reason;
 	bool force;		/* allow /0 and the default gateway in the block list */
@@ -50,7 +51,7 @@ void lists_stop(struct lists *l);
 int lists_add(struct lists *l, const struct list_request *rq, const struct cidr *c, bool host_bits,
 	      const struct actor *who, char *note, size_t notelen, char *err, size_t errlen);
 int lists_remove(struct lists *l, enum decision_list list, const struct cidr *c,
-		 const struct actor *who, char *err, size_t errlen);
+		 struct decision_scope scope, const struct actor *who, char *err, size_t errlen);
 /* A feed file's text: one CIDR a line, '#' and ';' comments (FireHOL, Spamhaus DROP). */
 int lists_import(struct lists *l, const struct list_request *rq, const char *text, size_t len,
 		 const struct actor *who, struct import_result *res, char *err, size_t errlen);
@@ -58,7 +59,10 @@ int lists_import(struct lists *l, const struct list_request *rq, const char *tex
 /* Once a second: expired entries leave the kernel and the store; the store is saved if changed. */
 void lists_tick(struct lists *l);
 
-/* How many entries a guard list map holds (by its map name), MAP_ENTRIES_UNKNOWN if not a list. */
+/*
+ * How many entries of a guard list map are in use (by its map name: a prefix table's rules or
+ * nodes, a scoped list), MAP_ENTRIES_UNKNOWN if not a list.
+ */
 uint64_t lists_map_entries(const struct lists *l, const char *map);
 
 /* Entries of one list (or both when list < 0), with hit counters and remaining TTL. */

@@ -51,7 +51,10 @@ struct agent_module {
 	size_t (*objects)(const struct bpfobj **out, size_t max);
 	/* Where program `prog` of object o is attached: [{"hook": ..., "link_id": ..., ...}]. */
 	json_t *(*attachments)(const struct bpfobj *o, const char *prog);
-	/* Entries of a map the kernel cannot count cheaply (LPM tries), or MAP_ENTRIES_UNKNOWN. */
+	/*
+	 * Entries in use of a map that the module counts better than the kernel can (an LPM trie
+	 * too big to walk, an array whose slots are not all in use), or MAP_ENTRIES_UNKNOWN.
+	 */
 	uint64_t (*map_entries)(const char *map);
 
 	const struct api_route *routes;	/* terminated by an entry with a NULL path; may be NULL */

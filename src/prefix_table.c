@@ -1359,11 +1359,12 @@ int prefix_table_delete(struct prefix_table *t, const struct cidr *c)
 	return 0;
 }
 
-int prefix_table_load(struct prefix_table *t, const struct cidr *c, size_t n,
-		      const struct prefix_attrs *attrs, size_t *skipped)
+/* attrs[i * stride] for prefix c[i]: stride 0 gives every prefix attrs[0]. */
+static int load(struct prefix_table *t, const struct cidr *c, size_t n,
+		const struct prefix_attrs *attrs, size_t stride, size_t *skipped)
 {
 	struct change all = { .all = true };
-	struct u32vec fresh = {}, dups = {};
+	struct u32vec fresh = {}, dups = {}, fresh_at = {}, dups_at = {};
 	struct sort_item *order;
 	size_t skip = 0;
 	bool small;
@@ -1392,9 +1393,13 @@ int prefix_table_load(struct prefix_table *t, const struct cidr *c, size_t n,
 			continue;
 		if (t->pt[x].rule) {
 			err = vec_push(&dups, t->pt[x].rule);
+			if (!err)
+				err = vec_push(&dups_at, (uint32_t)i);
 		} else {
 			t->pt[x].rule = PT_PENDING;
 			err = vec_push(&fresh, x);
+			if (!err)
+				err = vec_push(&fresh_at, (uint32_t)i);
 		}
 		if (err)
 			goto undo;
@@ -1412,7 +1417,7 @@ int prefix_table_load(struct prefix_table *t, const struct cidr *c, size_t n,
 	for (size_t i = 0; i < fresh.n; i++) {
 		uint32_t x = fresh.v[i], id = pool_get(&t->rid);
 
-		rule_write(t, id, t->pt[x].key, t->pt[x].len, attrs, 0);
+		rule_write(t, id, t->pt[x].key, t->pt[x].len, attrs ? attrs + fresh_at.v[i] * stride : NULL, 0);
 		t->pt[x].rule = id;
 		t->rule_pt[id] = x;
 	}
@@ -1452,22 +1457,33 @@ int prefix_table_load(struct prefix_table *t, const struct cidr *c, size_t n,
 		goto out;
 done:
 	for (size_t i = 0; i < dups.n; i++)
-		rule_update(t, dups.v[i], attrs);
+		rule_update(t, dups.v[i], attrs ? attrs + dups_at.v[i] * stride : NULL);
 	t->prefixes += fresh.n;
 	if (skipped)
 		*skipped = skip;
+	goto out;
+undo:
+	for (size_t i = fresh.n; i-- > 0;)
+		unlink_rule(t, fresh.v[i]);
 out:
 	free(order);
 	free(fresh.v);
 	free(dups.v);
+	free(fresh_at.v);
+	free(dups_at.v);
 	return err;
-undo:
-	for (size_t i = fresh.n; i-- > 0;)
-		unlink_rule(t, fresh.v[i]);
-	free(order);
-	free(fresh.v);
-	free(dups.v);
-	return err;
+}
+
+int prefix_table_load(struct prefix_table *t, const struct cidr *c, size_t n,
+		      const struct prefix_attrs *attrs, size_t *skipped)
+{
+	return load(t, c, n, attrs, 0, skipped);
+}
+
+int prefix_table_load_each(struct prefix_table *t, const struct cidr *c, size_t n,
+			   const struct prefix_attrs *attrs, size_t *skipped)
+{
+	return load(t, c, n, attrs, 1, skipped);
 }
 
 int prefix_table_set_expiry(struct prefix_table *t, const struct cidr *c, uint64_t expires_ns)

@@ -73,6 +73,9 @@ int prefix_table_delete(struct prefix_table *t, const struct cidr *c);
  */
 int prefix_table_load(struct prefix_table *t, const struct cidr *c, size_t n,
 		      const struct prefix_attrs *attrs, size_t *skipped);
+/* The same, with attrs[i] for c[i] (a restore of entries made at different times). */
+int prefix_table_load_each(struct prefix_table *t, const struct cidr *c, size_t n,
+			   const struct prefix_attrs *attrs, size_t *skipped);
 /* Sets a live prefix's expiry in place (0 = never). -ENOENT if absent. */
 int prefix_table_set_expiry(struct prefix_table *t, const struct cidr *c, uint64_t expires_ns);
 /* Deletes every prefix whose expiry is <= now (CLOCK_BOOTTIME). Returns how many. */

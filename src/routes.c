@@ -60,6 +60,37 @@ static void get_status(struct api_request *req, struct api_response *resp)
 			json_object_set_new(resp->json, (*m)->name, (*m)->status());
 }
 
+/* Program i of an object, under the object's own name for it. */
+static int object_prog_stats(const struct bpfobj *o, size_t i, struct prog_stats *st)
+{
+	int err = prog_stats_get(o->prog_fd[i], st);
+
+	if (!err)
+		snprintf(st->name, sizeof(st->name), "%s", o->desc->programs[i]);
+	return err;
+}
+
+/*
+ * Map i of an object, under the object's own name for it (the kernel keeps 15 characters), with
+ * the entries its module counts better than the kernel can.
+ */
+static int object_map_stats(const struct agent_module *m, const struct bpfobj *o, size_t i,
+			    struct map_stats *st)
+{
+	int err = map_stats_get(o->map_fd[i], st);
+
+	if (err)
+		return err;
+	snprintf(st->name, sizeof(st->name), "%s", o->desc->maps[i]);
+	if (m->map_entries) {
+		uint64_t owned = m->map_entries(st->name);
+
+		if (owned != MAP_ENTRIES_UNKNOWN)
+			st->entries = owned;
+	}
+	return 0;
+}
+
 static void append_object(json_t *progs, json_t *maps, const struct agent_module *m,
 			  const struct bpfobj *o)
 {
@@ -68,7 +99,7 @@ static void append_object(json_t *progs, json_t *maps, const struct agent_module
 		json_t *p, *attach;
 		char pin[PATH_MAX];
 
-		if (prog_stats_get(o->prog_fd[i], &st))
+		if (object_prog_stats(o, i, &st))
 			continue;
 		p = prog_stats_json(&st);
 		snprintf(pin, sizeof(pin), "%s/progs/%s", o->pin_dir, o->desc->programs[i]);
@@ -85,10 +116,8 @@ static void append_object(json_t *progs, json_t *maps, const struct agent_module
 		json_t *j;
 		char pin[PATH_MAX];
 
-		if (map_stats_get(o->map_fd[i], &st))
+		if (object_map_stats(m, o, i, &st))
 			continue;
-		if (st.entries == MAP_ENTRIES_UNKNOWN && m->map_entries)
-			st.entries = m->map_entries(st.name);
 		j = map_stats_json(&st);
 		snprintf(pin, sizeof(pin), "%s/maps/%s", o->pin_dir, o->desc->maps[i]);
 		json_object_set_new(j, "pin", json_string(pin));
@@ -215,7 +244,7 @@ static void metrics_programs(const struct agent_module *m, const struct bpfobj *
 	for (size_t i = 0; i < o->n_progs; i++) {
 		struct prog_stats st;
 
-		if (prog_stats_get(o->prog_fd[i], &st) == 0)
+		if (object_prog_stats(o, i, &st) == 0)
 			fprintf(f, "aegis_bpf_program_run_count_total{program=\"%s\",id=\"%u\"} %llu\n",
 				st.name, st.id, (unsigned long long)st.run_cnt);
 	}
@@ -224,7 +253,7 @@ static void metrics_programs(const struct agent_module *m, const struct bpfobj *
 	for (size_t i = 0; i < o->n_progs; i++) {
 		struct prog_stats st;
 
-		if (prog_stats_get(o->prog_fd[i], &st) == 0)
+		if (object_prog_stats(o, i, &st) == 0)
 			fprintf(f, "aegis_bpf_program_run_time_seconds_total{program=\"%s\",id=\"%u\"} %.9f\n",
 				st.name, st.id, (double)st.run_time_ns / 1e9);
 	}
@@ -232,10 +261,8 @@ static void metrics_programs(const struct agent_module *m, const struct bpfobj *
 	for (size_t i = 0; i < o->n_maps; i++) {
 		struct map_stats st;
 
-		if (map_stats_get(o->map_fd[i], &st))
+		if (object_map_stats(m, o, i, &st))
 			continue;
-		if (st.entries == MAP_ENTRIES_UNKNOWN && m->map_entries)
-			st.entries = m->map_entries(st.name);
 		if (st.entries != MAP_ENTRIES_UNKNOWN)
 			fprintf(f, "aegis_bpf_map_entries{map=\"%s\"} %llu\n", st.name,
 				(unsigned long long)st.entries);

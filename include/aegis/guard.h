@@ -139,7 +139,11 @@ struct guard_counters {
 	__u64 __pad2;		/* size a multiple of 16 with GUARD_REASON_COUNT = 12 */
 };
 
-/* LPM trie keys: prefixlen first, address in network byte order. */
+/*
+ * LPM trie keys: prefixlen first, address in network byte order. The guard's lists are prefix
+ * tables (include/aegis/prefix.h); these are the keys of the LPM baseline the benchmarks and the
+ * prefix-table tests compare with.
+ */
 struct guard_lpm_v4 {
 	__u32 prefixlen;
 	__u8 addr[4];
@@ -194,8 +198,11 @@ struct guard_rule {
  * therefore always exact (an entry cannot say "any port" and a CIDR at once: that is the
  * unscoped list). The datapath looks an entry up with prefixlen 24 + 32 (or + 128), only for
  * TCP and UDP packets that carry their header (not later fragments), and only when the allow
- * list and the unscoped block list missed. The trailing pad byte keeps the struct's natural
- * size (12 and 24 bytes); it lies beyond every prefix the datapath looks up and must be 0.
+ * list and the unscoped block list missed. The trailing pad bytes lie beyond every prefix the
+ * datapath looks up and must be 0. They make the key's data (all but prefixlen) a multiple of 8
+ * bytes: an LPM trie node stores the value right after the key's data, and a guard_rule at 4 mod
+ * 8 would put its atomically updated __u64 counters across cache lines in some nodes (a split
+ * lock, ~2 us per packet on the reference VM; docs/benchmarks.md).
  */
 struct guard_lpm_scoped_v4 {
 	__u32 prefixlen;	/* 24 + 0..32 */
@@ -210,7 +217,7 @@ struct guard_lpm_scoped_v6 {
 	__u8 proto;
 	__u8 port[2];
 	__u8 addr[16];
-	__u8 __pad;
+	__u8 __pad[5];
 };
 
 #define GUARD_SCOPED_KEY_BITS 24	/* proto + port, ahead of the address in a scoped key */
@@ -375,7 +382,7 @@ _Static_assert(sizeof(struct guard_lpm_v4) == 8, "guard_lpm_v4 layout");
 _Static_assert(sizeof(struct guard_lpm_v6) == 20, "guard_lpm_v6 layout");
 _Static_assert(sizeof(struct guard_rule) == 48, "guard_rule layout");
 _Static_assert(sizeof(struct guard_lpm_scoped_v4) == 12, "guard_lpm_scoped_v4 layout");
-_Static_assert(sizeof(struct guard_lpm_scoped_v6) == 24, "guard_lpm_scoped_v6 layout");
+_Static_assert(sizeof(struct guard_lpm_scoped_v6) == 28, "guard_lpm_scoped_v6 layout");
 _Static_assert(sizeof(struct guard_rl_limit) == 32, "guard_rl_limit layout");
 _Static_assert(sizeof(struct guard_rl_key) == 20, "guard_rl_key layout");
 _Static_assert(sizeof(struct guard_rl_state) == 128, "guard_rl_state layout");

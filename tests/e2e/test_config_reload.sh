@@ -76,10 +76,11 @@ GUARD_MODE=block write_config "  capacity:
     block_v4: 5000"
 kill -HUP "$AGENT_PID"
 sleep 0.5
-check "a capacity change on reload is refused with the advice" grep -q "guard.capacity.block_v4 is 5000 but the pinned guard_block_v4 holds 1000000 entries: a new capacity needs .aegis agent --cleanup." "$TMP/agent.log"
+check "a capacity change on reload is refused with the advice" grep -q "guard.capacity.block_v4 is 5000 but the pinned block_v4_rules was created for 1000000: a new capacity needs .aegis agent --cleanup." "$TMP/agent.log"
 stop_agent_kill
 if start_agent; then fail "a restart with a new capacity is refused" "it started"; else pass "a restart with a new capacity is refused"; fi
 "$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null
 if start_agent; then pass "after --cleanup the new capacity takes effect"; else fail "after --cleanup the new capacity takes effect" "$(tail -3 "$TMP/agent.log")"; fi
-jcheck "the block list has the new capacity" '[.maps[] | select(.name == "guard_block_v4" and .max_entries == 5000)] | length == 1' progs --json
+# A prefix table of capacity N has N + 1 rule slots (id 0 is unused).
+jcheck "the block list has the new capacity" '[.maps[] | select(.name == "block_v4_rules" and .max_entries == 5001)] | length == 1' progs --json
 finish

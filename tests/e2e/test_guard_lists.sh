@@ -131,9 +131,9 @@ else
 	fail "1,000,000 prefixes import" "$(echo "$out" | head -c 300)"
 fi
 jcheck "the list reports a million and more entries" '.total >= 1000000 and (.entries | length) == 5' list blocks --limit 5 --json
-jcheck "progs counts the million entries without walking the map" '[.maps[] | select(.name == "guard_block_v4" and .entries >= 1000000)] | length == 1' progs --json
-check "/metrics stays fast with a million entries" bash -c "s=\$(date +%s%N); curl -sf --unix-socket '$SOCK' http://l/metrics | grep -q 'aegis_bpf_map_entries{map=\"guard_block_v4\"} 10000' && [ \$(( (\$(date +%s%N) - s) / 1000000 )) -lt 500 ]"
+jcheck "progs counts the million entries without walking the map" '[.maps[] | select(.name == "block_v4_rules" and .entries >= 1000000)] | length == 1' progs --json
+check "/metrics stays fast with a million entries" bash -c "s=\$(date +%s%N); curl -sf --unix-socket '$SOCK' http://l/metrics | grep -q 'aegis_bpf_map_entries{map=\"block_v4_rules\"} 10000' && [ \$(( (\$(date +%s%N) - s) / 1000000 )) -lt 500 ]"
 seq 1 20 | sed 's/^/192.0.2./' >"$TMP/more.txt"
 out=$(cli block --file "$TMP/more.txt" 2>&1); rc=$?
-if [ $rc -ne 0 ] && echo "$out" | grep -q "is full (1000010 entries): raise guard.capacity.block_v4"; then pass "a full list is a clear error naming the setting"; else fail "a full list is a clear error naming the setting" "rc=$rc $out"; fi
+if [ $rc -ne 0 ] && echo "$out" | grep -q "IPv4 block list is full (capacity 1000010): raise guard.capacity.block_v4"; then pass "a full list is a clear error naming the setting"; else fail "a full list is a clear error naming the setting" "rc=$rc $out"; fi
 finish

@@ -27,6 +27,7 @@
 
 #include "aegis/guard.h"
 #include "guard.skel.h"
+#include "prefix_table.h"
 #include "log.h"
 #include "pkt.h"
 #include "test.h"
@@ -52,7 +53,9 @@ static const char *const reason_names[] = { GUARD_REASONS(REASON_NAME) };
 struct guard {
 	struct guard_bpf *skel;
 	int prog, ifaces, ifaces_big, settings, counters;
-	int allow4, allow6, block4, block6, scoped4, scoped6;
+	int scoped4, scoped6;
+	/* The source lists, [allow][v6], as the agent opens them (src/guard.c). */
+	struct prefix_table *tables[2][2];
 	int rl_limits, rl_state, events;
 	int ncpu;
 	struct guard_counters *percpu;
@@ -60,9 +63,21 @@ struct guard {
 
 static void guard_close(struct guard *g)
 {
+	for (int a = 0; a < 2; a++)
+		for (int v6 = 0; v6 < 2; v6++)
+			prefix_table_close(g->tables[a][v6]);
 	guard_bpf__destroy(g->skel);
 	free(g->percpu);
 	memset(g, 0, sizeof(*g));
+}
+
+static bool open_table(struct guard *g, int allow, int family, unsigned l1_bits,
+		       const struct bpf_map *l1, const struct bpf_map *nodes, const struct bpf_map *rules)
+{
+	struct prefix_table_maps m = { .family = family, .l1_bits = l1_bits, .l1_fd = bpf_map__fd(l1),
+				       .nodes_fd = bpf_map__fd(nodes), .rules_fd = bpf_map__fd(rules) };
+
+	return ASSERT_OK(prefix_table_open(&m, &g->tables[allow][family == AF_INET6]), bpf_map__name(rules));
 }
 
 /* ring_size: guard_events' size in bytes, 0 for the object's default. */
@@ -97,10 +112,15 @@ static bool guard_open_ring(struct guard *g, __u32 ring_size)
 	g->events = bpf_map__fd(g->skel->maps.guard_events);
 	g->settings = bpf_map__fd(g->skel->maps.guard_settings);
 	g->counters = bpf_map__fd(g->skel->maps.guard_counters);
-	g->allow4 = bpf_map__fd(g->skel->maps.guard_allow_v4);
-	g->allow6 = bpf_map__fd(g->skel->maps.guard_allow_v6);
-	g->block4 = bpf_map__fd(g->skel->maps.guard_block_v4);
-	g->block6 = bpf_map__fd(g->skel->maps.guard_block_v6);
+	if (!open_table(g, 0, AF_INET, 24, g->skel->maps.block_v4_l1, g->skel->maps.block_v4_nodes,
+			g->skel->maps.block_v4_rules) ||
+	    !open_table(g, 0, AF_INET6, 20, g->skel->maps.block_v6_l1, g->skel->maps.block_v6_nodes,
+			g->skel->maps.block_v6_rules) ||
+	    !open_table(g, 1, AF_INET, 16, g->skel->maps.allow_v4_l1, g->skel->maps.allow_v4_nodes,
+			g->skel->maps.allow_v4_rules) ||
+	    !open_table(g, 1, AF_INET6, 16, g->skel->maps.allow_v6_l1, g->skel->maps.allow_v6_nodes,
+			g->skel->maps.allow_v6_rules))
+		goto fail;
 	g->ncpu = libbpf_num_possible_cpus();
 	if (!ASSERT_GE(g->ncpu, 1, "libbpf_num_possible_cpus"))
 		goto fail;
@@ -909,11 +929,20 @@ static __u64 monotonic_ns(void)
 
 static int rule_map(const struct guard *g, const struct fx_rule *r, int family)
 {
-	if (r->proto)
-		return family == AF_INET ? g->scoped4 : g->scoped6;
-	if (family == AF_INET)
-		return r->allow ? g->allow4 : g->block4;
-	return r->allow ? g->allow6 : g->block6;
+	return family == AF_INET ? g->scoped4 : g->scoped6;
+}
+
+static struct prefix_table *rule_table(const struct guard *g, const struct fx_rule *r, int family)
+{
+	return g->tables[r->allow][family == AF_INET6];
+}
+
+static void rule_cidr(const struct lpm_key *k, struct cidr *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->family = k->family;
+	c->prefixlen = (uint8_t)k->addr_prefix;
+	memcpy(c->addr, k->family == AF_INET ? k->v4.addr : k->v6.addr, k->family == AF_INET ? 4 : 16);
 }
 
 static const char *rule_name(const struct fx_rule *r, char *buf, size_t len)
@@ -941,7 +970,38 @@ static bool add_rule(struct guard *g, const char *desc, const struct fx_rule *r)
 		v.expires_ns = now - 1000000000ull;
 	else if (r->expiry == LIVE)
 		v.expires_ns = now + 3600 * 1000000000ull;
+	if (!r->proto) {
+		struct prefix_attrs a = { .created_ns = v.created_ns, .expires_ns = v.expires_ns,
+					  .reason_id = v.reason_id, .origin = v.origin };
+		struct cidr c;
+
+		rule_cidr(&k, &c);
+		return ASSERT_OK(prefix_table_add(rule_table(g, r, k.family), &c, &a, NULL), name);
+	}
 	return ASSERT_OK(bpf_map_update_elem(rule_map(g, r, k.family), &k.v4, &v, BPF_NOEXIST), name);
+}
+
+/* The kernel's record of a list entry: the prefix table's rule, or the scoped LPM value. */
+static bool rule_record(struct guard *g, const struct fx_rule *r, const struct lpm_key *k,
+			struct guard_rule *v, const char *name)
+{
+	const struct prefix_rule *pr;
+	struct prefix_table *t;
+	struct cidr c;
+
+	if (r->proto)
+		return ASSERT_OK(bpf_map_lookup_elem(rule_map(g, r, k->family), &k->v4, v), name);
+	t = rule_table(g, r, k->family);
+	rule_cidr(k, &c);
+	pr = prefix_table_rule(t, prefix_table_find(t, &c));
+	if (!ASSERT_TRUE(pr, name))
+		return false;
+	memset(v, 0, sizeof(*v));
+	v->hit_packets = pr->hit_packets;
+	v->hit_bytes = pr->hit_bytes;
+	v->last_hit_ns = pr->last_hit_ns;
+	v->prefixlen = pr->prefixlen;
+	return true;
 }
 
 /* The entry's own hit counters: bumped exactly once by a hit, untouched otherwise. */
@@ -955,7 +1015,7 @@ static bool check_rule_hits(struct guard *g, const char *desc, const struct fx_r
 	rule_key(r, &k);
 	rule_name(r, rn, sizeof(rn));
 	snprintf(name, sizeof(name), "%s: lookup rule %s", desc, rn);
-	if (!ASSERT_OK(bpf_map_lookup_elem(rule_map(g, r, k.family), &k.v4, &v), name))
+	if (!rule_record(g, r, &k, &v, name))
 		return false;
 	snprintf(name, sizeof(name), "%s: rule %s hit_packets", desc, rn);
 	ok &= ASSERT_EQ(v.hit_packets, r->hit ? 1 : 0, name);

@@ -589,7 +589,7 @@ TEST(objcheck_required)
 	err = objcheck_validate(bytes, len, &spec, &res);
 	ASSERT_EQ(err, -ENOENT, "missing map");
 	ASSERT_STRSTR(res.error, REFUSED "map \"guard_nope\" missing (has: ", "map message");
-	ASSERT_STRSTR(res.error, "guard_block_v6", "lists what it has");
+	ASSERT_STRSTR(res.error, "guard_counters", "lists what it has");
 	/* A map name is not a program. */
 	spec.maps = NULL;
 	spec.programs = (const char *const[]){ "guard_ifaces", NULL };
@@ -677,8 +677,8 @@ static const struct sym_patch sym_patches[] = {
 	{ "offset wraps", "xdp_guard", wraps, -EINVAL, "crosses the end of section" },
 	{ "static program", "xdp_guard", make_static, -ENOTSUP, "program \"xdp_guard\" is static" },
 	{ "static map", "guard_ifaces", make_static, -ENOTSUP, "map \"guard_ifaces\" is static" },
-	{ "map past section", "guard_block_v6", too_big, -EINVAL,
-	  "map \"guard_block_v6\" (offset" },
+	{ "map past section", "block_v6_rules", too_big, -EINVAL,
+	  "map \"block_v6_rules\" (offset" },
 	{ "section index", "xdp_guard", bad_shndx, -EINVAL, "is in section 65024, object has" },
 	{ "name offset", "xdp_guard", bad_symname, -EINVAL, "bad name offset 2147483647" },
 };
