@@ -34,20 +34,25 @@ static const struct command commands[] = {
 	{ "guard", cmd_guard, "guard [--json] | guard mode [--interface IF] observe|block",
 	  "Show the XDP guard's interfaces, modes and counters, or switch the mode at run time\n"
 	  "(a map write: no reload, no gap). A run-time switch lasts until the agent restarts." },
-	{ "block", cmd_block, "block CIDR [--ttl D] [--reason TEXT] [--force] | block --file FILE [...]",
+	{ "block", cmd_block, "block CIDR [--ttl D] [--reason TEXT] [--proto tcp|udp --port N] [--force] | block --file FILE [...]",
 	  "Drop traffic from CIDR (IPv4 or IPv6) on every guarded interface in block mode (counted as\n"
 	  "would-drop in observe mode). Expiry is enforced in the kernel, so it holds while the agent\n"
 	  "is down. Host bits are cleared (with a note). Blocking 0.0.0.0/0, ::/0 or a prefix holding\n"
 	  "this host's default gateway needs --force. Entries persist across restarts.\n"
 	  "  --ttl D         90s, 10m, 2h, 7d or seconds (default: no expiry)\n"
 	  "  --reason TEXT   why, shown by `aegis list` and in the audit log\n"
+	  "  --proto P --port N  only TCP or UDP packets to destination port N (`block\n"
+	  "                  198.51.100.0/24 --proto udp --port 53`); other traffic from CIDR passes.\n"
+	  "                  A scoped entry is its own entry: unblock it with the same --proto/--port\n"
 	  "  --file FILE     bulk import (- for stdin): one CIDR a line, '#' and ';' comments, as in\n"
 	  "                  FireHOL and Spamhaus DROP lists; prints accepted, duplicate and rejected\n"
 	  "  --json          machine output" },
-	{ "unblock", cmd_unblock, "unblock CIDR", "Remove CIDR from the block list (exactly that prefix)." },
+	{ "unblock", cmd_unblock, "unblock CIDR [--proto tcp|udp --port N]",
+	  "Remove CIDR from the block list (exactly that prefix, and that scope when given)." },
 	{ "allow", cmd_allow, "allow CIDR [--ttl D] [--reason TEXT] | allow --file FILE [...]",
 	  "Never drop traffic from CIDR: the allow list wins over any block, so a management network\n"
-	  "cannot be locked out. Options as for block." },
+	  "cannot be locked out. Options as for block, but for --proto/--port: an allowed source\n"
+	  "passes whole." },
 	{ "unallow", cmd_unallow, "unallow CIDR", "Remove CIDR from the allow list." },
 	{ "list", cmd_list, "list [blocks|allows] [--limit N] [--json]",
 	  "The entries with origin (cli, config, file, auto), remaining TTL, hit packets and bytes, and\n"

@@ -11,8 +11,30 @@
 
 struct add_opts {
 	const char *ttl, *reason, *file;
+	const char *proto, *port;	/* a scoped block: one protocol and destination port */
 	bool force, json;
 };
+
+/* "proto" and "port" of a scoped entry into a request body; the agent validates them. */
+static void add_scope(json_t *body, const char *proto, const char *port)
+{
+	if (proto)
+		json_object_set_new(body, "proto", json_string(proto));
+	if (port)
+		json_object_set_new(body, "port", json_string(port));
+}
+
+/* "udp/53" for a scoped entry of an API answer, "any" otherwise (static buffer: one at a time). */
+static const char *entry_scope(json_t *e)
+{
+	static char buf[16];
+	const char *proto = json_string_value(json_object_get(e, "proto"));
+
+	if (!proto)
+		return "any";
+	snprintf(buf, sizeof(buf), "%s/%lld", proto, (long long)json_integer_value(json_object_get(e, "port")));
+	return buf;
+}
 
 static int parse_add_opts(int argc, char **argv, struct add_opts *o, const char **cidr)
 {
@@ -22,6 +44,8 @@ static int parse_add_opts(int argc, char **argv, struct add_opts *o, const char 
 		{ "file", required_argument, NULL, 'f' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "proto", required_argument, NULL, 'P' },
+		{ "port", required_argument, NULL, 'p' },
 		{},
 	};
 	int c;
@@ -35,6 +59,8 @@ static int parse_add_opts(int argc, char **argv, struct add_opts *o, const char 
 		case 'f': o->file = optarg; break;
 		case 'F': o->force = true; break;
 		case 'j': o->json = true; break;
+		case 'P': o->proto = optarg; break;
+		case 'p': o->port = optarg; break;
 		default:
 			cli_print_help(argv[0]);
 			return EXIT_USAGE;
@@ -70,8 +96,8 @@ static void print_import(const char *cmd, json_t *r)
 
 static int import_file(const char *cmd, const struct add_opts *o)
 {
-	_cleanup_free_ char *data = NULL, *reason = NULL, *ttl = NULL;
-	char path[512];
+	_cleanup_free_ char *data = NULL, *reason = NULL, *ttl = NULL, *proto = NULL, *port = NULL;
+	char path[768];
 	size_t len;
 	json_t *r;
 	int err, rc;
@@ -83,8 +109,11 @@ static int import_file(const char *cmd, const struct add_opts *o)
 	}
 	reason = o->reason ? curl_easy_escape(NULL, o->reason, 0) : NULL;
 	ttl = o->ttl ? curl_easy_escape(NULL, o->ttl, 0) : NULL;
-	snprintf(path, sizeof(path), "/v1/guard/%s/import?force=%d%s%s%s%s", cmd, o->force,
-		 ttl ? "&ttl=" : "", ttl ? ttl : "", reason ? "&reason=" : "", reason ? reason : "");
+	proto = o->proto ? curl_easy_escape(NULL, o->proto, 0) : NULL;
+	port = o->port ? curl_easy_escape(NULL, o->port, 0) : NULL;
+	snprintf(path, sizeof(path), "/v1/guard/%s/import?force=%d%s%s%s%s%s%s%s%s", cmd, o->force,
+		 ttl ? "&ttl=" : "", ttl ? ttl : "", reason ? "&reason=" : "", reason ? reason : "",
+		 proto ? "&proto=" : "", proto ? proto : "", port ? "&port=" : "", port ? port : "");
 	rc = client_call_text(path, data, len, &r);
 	if (rc)
 		return rc;
@@ -114,6 +143,7 @@ static int add_cmd(int argc, char **argv)
 		json_object_set_new(body, "ttl", json_string(o.ttl));
 	if (o.reason)
 		json_object_set_new(body, "reason", json_string(o.reason));
+	add_scope(body, o.proto, o.port);
 	snprintf(path, sizeof(path), "/v1/guard/%s", argv[0]);
 	rc = client_call("POST", path, body, &r);
 	json_decref(body);
@@ -126,30 +156,44 @@ static int add_cmd(int argc, char **argv)
 
 		if (note)
 			printf("note: %s\n", note);
-		printf("%s %s%s%s\n", argv[0], json_string_value(json_object_get(r, "cidr")),
-		       o.ttl ? " for " : "", o.ttl ? o.ttl : "");
+		printf("%s %s%s%s%s%s\n", argv[0], json_string_value(json_object_get(r, "cidr")),
+		       o.proto ? " " : "", o.proto ? entry_scope(r) : "", o.ttl ? " for " : "",
+		       o.ttl ? o.ttl : "");
 	}
 	json_decref(r);
 	return 0;
 }
 
-/* unblock and unallow */
+/* unblock and unallow: CIDR [--proto P --port N] */
 static int remove_cmd(int argc, char **argv)
 {
+	const char *cidr = NULL, *proto = NULL, *port = NULL;
 	char path[64];
 	json_t *body, *r;
 	int rc;
 
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: aegis %s CIDR\n", argv[0]);
+	for (int k = 1; k < argc; k++) {
+		if (streq(argv[k], "--proto") && k + 1 < argc)
+			proto = argv[++k];
+		else if (streq(argv[k], "--port") && k + 1 < argc)
+			port = argv[++k];
+		else if (!cidr && argv[k][0] != '-')
+			cidr = argv[k];
+		else
+			cidr = NULL, k = argc;
+	}
+	if (!cidr) {
+		fprintf(stderr, "usage: aegis %s CIDR [--proto tcp|udp --port N]\n", argv[0]);
 		return EXIT_USAGE;
 	}
-	body = json_pack("{s:s}", "cidr", argv[1]);
+	body = json_pack("{s:s}", "cidr", cidr);
+	add_scope(body, proto, port);
 	snprintf(path, sizeof(path), "/v1/guard/%s", argv[0]);
 	rc = client_call("POST", path, body, &r);
 	json_decref(body);
 	if (!rc)
-		printf("%s %s\n", argv[0], argv[1]);
+		printf("%s %s%s%s%s%s\n", argv[0], cidr, proto ? " " : "", proto ? proto : "",
+		       port ? " port " : "", port ? port : "");
 	json_decref(r);
 	return rc;
 }
@@ -166,8 +210,9 @@ static void print_entry(json_t *e)
 
 	if (json_is_integer(ttl))
 		format_duration((uint64_t)json_integer_value(ttl) * NSEC_PER_SEC, left, sizeof(left));
-	printf("%-6s %-40s %-7s %-10s %-12lld %-14lld %s\n", json_string_value(json_object_get(e, "list")),
-	       json_string_value(json_object_get(e, "cidr")), json_string_value(json_object_get(e, "origin")),
+	printf("%-6s %-40s %-9s %-7s %-10s %-12lld %-14lld %s\n", json_string_value(json_object_get(e, "list")),
+	       json_string_value(json_object_get(e, "cidr")), entry_scope(e),
+	       json_string_value(json_object_get(e, "origin")),
 	       left, (long long)json_integer_value(json_object_get(e, "hit_packets")),
 	       (long long)json_integer_value(json_object_get(e, "hit_bytes")),
 	       json_string_value(json_object_get(e, "reason")));
@@ -205,8 +250,8 @@ int cmd_list(int argc, char **argv)
 		json_decref(r);
 		return 0;
 	}
-	printf("%-6s %-40s %-7s %-10s %-12s %-14s %s\n", "LIST", "CIDR", "ORIGIN", "TTL LEFT", "HIT PKTS",
-	       "HIT BYTES", "REASON");
+	printf("%-6s %-40s %-9s %-7s %-10s %-12s %-14s %s\n", "LIST", "CIDR", "SCOPE", "ORIGIN", "TTL LEFT",
+	       "HIT PKTS", "HIT BYTES", "REASON");
 	json_array_foreach(json_object_get(r, "entries"), i, e)
 		print_entry(e);
 	if (json_is_true(json_object_get(r, "truncated")))

@@ -9,6 +9,7 @@ setup_netns || { fail "setup" "cannot create namespaces"; exit 1; }
 ADDR_CLI2=198.18.0.3
 ip -n "$NS_CLI" addr add "$ADDR_CLI2/24" dev "$IF_CLI"
 in_cli sysctl -qw "net.ipv6.conf.$IF_CLI.disable_ipv6=1"
+FLOOD="$(cd "$(dirname "$0")/.." && pwd)/tools/udpflood.py"
 mac_cli=$(ip -n "$NS_CLI" -br link show "$IF_CLI" | awk '{print $3}')
 ip -n "$NS_SRV" neigh replace "$ADDR_CLI2" lladdr "$mac_cli" dev "$IF_SRV" nud permanent
 GUARD_MODE=block write_config "  capacity:
@@ -74,6 +75,36 @@ if echo "$out" | grep -q "normalised to 198.51.100.0/24"; then pass "host bits a
 check "unblock the normalised prefix" cli unblock 198.51.100.0/24
 check "--force blocks ::/0" cli block ::/0 --force
 check "and it can be removed" cli unblock ::/0
+
+# A protocol/port-scoped block: UDP to one port is dropped, the source's other traffic passes.
+COUNT="$(cd "$(dirname "$0")/.." && pwd)/tools/udpcount.py"
+udp_counts() {	# sends 20 datagrams to each of ports 5353 and 5354; prints {"5353": n, "5354": m}
+	in_srv python3 "$COUNT" "$ADDR_SRV" 2 5353 5354 2>"$TMP/count.err" >"$TMP/count.json" &
+	local pid=$!
+	for _ in $(seq 50); do grep -q ready "$TMP/count.err" 2>/dev/null && break; sleep 0.05; done
+	in_cli python3 "$FLOOD" "$ADDR_CLI" "$ADDR_SRV" 5353 0.4 50 >/dev/null
+	in_cli python3 "$FLOOD" "$ADDR_CLI" "$ADDR_SRV" 5354 0.4 50 >/dev/null
+	wait $pid
+	cat "$TMP/count.json"
+}
+check "block the client for udp port 5353 only" cli block "$ADDR_CLI" --proto udp --port 5353 --reason "scoped test"
+counts=$(udp_counts)
+if echo "$counts" | jq -e '.["5353"] == 0 and .["5354"] >= 15' >/dev/null; then
+	pass "a scoped block drops UDP to its port and passes UDP to another"
+else
+	fail "a scoped block drops UDP to its port and passes UDP to another" "$counts"
+fi
+check "ping from a source with a scoped block passes" ping_from "$ADDR_CLI"
+jcheck "list shows the scope and its hits" \
+	"[.entries[] | select(.cidr == \"$ADDR_CLI/32\" and .proto == \"udp\" and .port == 5353 and .hit_packets >= 15)] | length == 1" list blocks --json
+expect_error "unblock without the scope names the entry missing" "not in the block list" unblock "$ADDR_CLI"
+expect_error "a scope on the allow list is refused" "cannot be scoped" allow "$ADDR_CLI" --proto udp --port 53
+expect_error "a port without a protocol is refused" "needs both a protocol" block "$ADDR_CLI" --port 53
+expect_error "an ICMP scope is refused" "expected tcp or udp" block "$ADDR_CLI" --proto icmp --port 1
+expect_error "port 0 is refused" "expected 1..65535" block "$ADDR_CLI" --proto tcp --port 0
+check "unblock the scoped entry" cli unblock "$ADDR_CLI" --proto udp --port 5353
+counts=$(udp_counts)
+if echo "$counts" | jq -e '.["5353"] >= 15' >/dev/null; then pass "after unblock the port gets through"; else fail "after unblock the port gets through" "$counts"; fi
 
 # Feed files: FireHOL and Spamhaus DROP formats, with duplicate and bad lines.
 cat >"$TMP/feed.txt" <<FEED
