@@ -406,6 +406,24 @@ static void get_top(struct api_request *req, struct api_response *resp)
 	resp->json = guard_rl_top(&G.guard, &agent.cfg, (size_t)n);
 }
 
+/* Entries per list, family and scope, from the decision store (no map walk at a million). */
+static void guard_list_metrics(FILE *f)
+{
+	uint64_t n[2][2][2] = {};	/* [list][v6][scoped] */
+	const struct decision *d;
+	size_t it = 0;
+
+	while ((d = decisions_next(&G.lists.store, &it)))
+		n[d->list & 1][d->cidr.family == AF_INET6][d->scope.proto != 0]++;
+	metric_help(f, "aegis_guard_list_entries", "gauge", "Entries in the guard's allow and block lists.");
+	for (int l = 0; l < 2; l++)
+		for (int v6 = 0; v6 < 2; v6++)
+			for (int sc = 0; sc < 2 - l; sc++)	/* the allow list has no scoped entries */
+				fprintf(f, "aegis_guard_list_entries{list=\"%s\",family=\"%s\",scoped=\"%s\"} %llu\n",
+					list_name((enum decision_list)l), v6 ? "ipv6" : "ipv4", sc ? "true" : "false",
+					(unsigned long long)n[l][v6][sc]);
+}
+
 static void guard_mod_metrics(FILE *f)
 {
 	const struct guard *g = &G.guard;
@@ -422,6 +440,12 @@ static void guard_mod_metrics(FILE *f)
 		{ "aegis_guard_malformed_total", offsetof(struct guard_counters, malformed), "Malformed packets." },
 		{ "aegis_guard_fragments_total", offsetof(struct guard_counters, fragments), "IP fragments." },
 		{ "aegis_guard_non_ip_total", offsetof(struct guard_counters, non_ip), "Non-IP packets (passed)." },
+		{ "aegis_guard_blocked_by_list_total", offsetof(struct guard_counters, blocked_by_list), "Packets a block-list entry matched (dropped or, in observe mode, would-dropped)." },
+		{ "aegis_guard_allowed_by_list_total", offsetof(struct guard_counters, allowed_by_list), "Packets the allow list let through." },
+		{ "aegis_guard_rate_limited_total", offsetof(struct guard_counters, rate_limited), "Packets dropped by a rate limit (block mode)." },
+		{ "aegis_guard_drop_records_sampled_total", offsetof(struct guard_counters, events_sampled), "Drop records written to the ring buffer." },
+		{ "aegis_guard_drop_records_capped_total", offsetof(struct guard_counters, events_capped), "Drop records held back by the per-CPU records/s cap." },
+		{ "aegis_guard_drop_records_lost_total", offsetof(struct guard_counters, events_lost), "Drop records lost because the ring buffer was full." },
 	};
 	struct guard_counters c[GUARD_MAX_IFACES];
 
@@ -445,6 +469,7 @@ static void guard_mod_metrics(FILE *f)
 			fprintf(f, "aegis_guard_reason_total{interface=\"%s\",reason=\"%s\"} %llu\n",
 				g->ifaces[k].name, guard_reason_names[r],
 				(unsigned long long)c[k].by_reason[r]);
+	guard_list_metrics(f);
 }
 
 static const struct api_route guard_routes[] = {

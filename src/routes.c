@@ -235,39 +235,67 @@ void metric_help(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void metrics_programs(const struct agent_module *m, const struct bpfobj *o, void *arg)
+/*
+ * The kernel-object metric families. Each is written as one block (HELP and TYPE once, then a
+ * sample per program or map of every module), as the text format requires.
+ */
+enum bpf_metric { RUN_COUNT, RUN_TIME, MAP_ENTRIES, MAP_MAX_ENTRIES, MAP_MEMORY, BPF_METRIC_COUNT };
+
+static const struct {
+	const char *name, *type, *help;
+} bpf_metrics[BPF_METRIC_COUNT] = {
+	[RUN_COUNT] = { "aegis_bpf_program_run_count_total", "counter",
+			"Times the program ran (kernel BPF statistics; 0 while they are off)." },
+	[RUN_TIME] = { "aegis_bpf_program_run_time_seconds_total", "counter",
+		       "Time spent running the program (kernel BPF statistics)." },
+	[MAP_ENTRIES] = { "aegis_bpf_map_entries", "gauge", "Entries in use in the map." },
+	[MAP_MAX_ENTRIES] = { "aegis_bpf_map_max_entries", "gauge", "Entries the map was created for." },
+	[MAP_MEMORY] = { "aegis_bpf_map_memory_bytes", "gauge", "Kernel memory the map takes." },
+};
+
+struct metric_block {
+	FILE *f;
+	enum bpf_metric which;
+};
+
+static void metric_samples(const struct agent_module *m, const struct bpfobj *o, void *arg)
 {
-	FILE *f = arg;
+	const struct metric_block *b = arg;
+	const char *name = bpf_metrics[b->which].name;
+	struct prog_stats ps;
+	struct map_stats ms;
 
-	metric_help(f, "aegis_bpf_program_run_count_total", "counter",
-		    "Times the program ran (kernel BPF statistics; 0 while they are off).");
-	for (size_t i = 0; i < o->n_progs; i++) {
-		struct prog_stats st;
-
-		if (object_prog_stats(o, i, &st) == 0)
-			fprintf(f, "aegis_bpf_program_run_count_total{program=\"%s\",id=\"%u\"} %llu\n",
-				st.name, st.id, (unsigned long long)st.run_cnt);
-	}
-	metric_help(f, "aegis_bpf_program_run_time_seconds_total", "counter",
-		    "Time spent running the program.");
-	for (size_t i = 0; i < o->n_progs; i++) {
-		struct prog_stats st;
-
-		if (object_prog_stats(o, i, &st) == 0)
-			fprintf(f, "aegis_bpf_program_run_time_seconds_total{program=\"%s\",id=\"%u\"} %.9f\n",
-				st.name, st.id, (double)st.run_time_ns / 1e9);
-	}
-	metric_help(f, "aegis_bpf_map_entries", "gauge", "Entries in the map.");
-	for (size_t i = 0; i < o->n_maps; i++) {
-		struct map_stats st;
-
-		if (object_map_stats(m, o, i, &st))
+	for (size_t i = 0; b->which <= RUN_TIME && i < o->n_progs; i++) {
+		if (object_prog_stats(o, i, &ps))
 			continue;
-		if (st.entries != MAP_ENTRIES_UNKNOWN)
-			fprintf(f, "aegis_bpf_map_entries{map=\"%s\"} %llu\n", st.name,
-				(unsigned long long)st.entries);
-		fprintf(f, "aegis_bpf_map_max_entries{map=\"%s\"} %u\naegis_bpf_map_memory_bytes{map=\"%s\"} %llu\n",
-			st.name, st.max_entries, st.name, (unsigned long long)st.memlock);
+		if (b->which == RUN_COUNT)
+			fprintf(b->f, "%s{module=\"%s\",program=\"%s\",id=\"%u\"} %llu\n", name, m->name,
+				ps.name, ps.id, (unsigned long long)ps.run_cnt);
+		else
+			fprintf(b->f, "%s{module=\"%s\",program=\"%s\",id=\"%u\"} %.9f\n", name, m->name,
+				ps.name, ps.id, (double)ps.run_time_ns / 1e9);
+	}
+	for (size_t i = 0; b->which >= MAP_ENTRIES && i < o->n_maps; i++) {
+		if (object_map_stats(m, o, i, &ms))
+			continue;
+		if (b->which == MAP_ENTRIES && ms.entries != MAP_ENTRIES_UNKNOWN)
+			fprintf(b->f, "%s{module=\"%s\",map=\"%s\"} %llu\n", name, m->name, ms.name,
+				(unsigned long long)ms.entries);
+		else if (b->which == MAP_MAX_ENTRIES)
+			fprintf(b->f, "%s{module=\"%s\",map=\"%s\"} %u\n", name, m->name, ms.name, ms.max_entries);
+		else if (b->which == MAP_MEMORY)
+			fprintf(b->f, "%s{module=\"%s\",map=\"%s\"} %llu\n", name, m->name, ms.name,
+				(unsigned long long)ms.memlock);
+	}
+}
+
+static void metrics_objects(FILE *f)
+{
+	for (int k = 0; k < BPF_METRIC_COUNT; k++) {
+		struct metric_block b = { .f = f, .which = (enum bpf_metric)k };
+
+		metric_help(f, bpf_metrics[k].name, bpf_metrics[k].type, bpf_metrics[k].help);
+		for_each_object(metric_samples, &b);
 	}
 }
 
@@ -292,7 +320,7 @@ static void get_metrics(struct api_request *req, struct api_response *resp)
 		(unsigned long long)agent.reloads_ok, (unsigned long long)agent.reloads_failed);
 	metric_help(t.f, "aegis_bpf_links_attached", "gauge", "Hooks aegis has attached.");
 	fprintf(t.f, "aegis_bpf_links_attached %zu\n", links_attached());
-	for_each_object(metrics_programs, t.f);
+	metrics_objects(t.f);
 	for (const struct agent_module *const *m = agent_modules; *m; m++)
 		if ((*m)->metrics)
 			(*m)->metrics(t.f);

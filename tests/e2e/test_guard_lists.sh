@@ -163,7 +163,9 @@ else
 fi
 jcheck "the list reports a million and more entries" '.total >= 1000000 and (.entries | length) == 5' list blocks --limit 5 --json
 jcheck "progs counts the million entries without walking the map" '[.maps[] | select(.name == "block_v4_rules" and .entries >= 1000000)] | length == 1' progs --json
-check "/metrics stays fast with a million entries" bash -c "s=\$(date +%s%N); curl -sf --unix-socket '$SOCK' http://l/metrics | grep -q 'aegis_bpf_map_entries{map=\"block_v4_rules\"} 10000' && [ \$(( (\$(date +%s%N) - s) / 1000000 )) -lt 500 ]"
+check "/metrics stays fast with a million entries" bash -c "s=\$(date +%s%N); curl -sf --unix-socket '$SOCK' http://l/metrics | grep -q 'aegis_bpf_map_entries{module=\"guard\",map=\"block_v4_rules\"} 10000' && [ \$(( (\$(date +%s%N) - s) / 1000000 )) -lt 500 ]"
+check "/metrics counts list entries by list and family" bash -c "curl -sf --unix-socket '$SOCK' http://l/metrics | grep -Eq '^aegis_guard_list_entries\{list=\"block\",family=\"ipv4\",scoped=\"false\"\} 100000[0-9]$'"
+check "/metrics counts list hits per interface" bash -c "curl -sf --unix-socket '$SOCK' http://l/metrics | grep -Eq '^aegis_guard_blocked_by_list_total\{interface=\"$IF_SRV\",mode=\"block\"\} [1-9]'"
 seq 1 20 | sed 's/^/192.0.2./' >"$TMP/more.txt"
 out=$(cli block --file "$TMP/more.txt" 2>&1); rc=$?
 if [ $rc -ne 0 ] && echo "$out" | grep -q "IPv4 block list is full (capacity 1000010): raise guard.capacity.block_v4"; then pass "a full list is a clear error naming the setting"; else fail "a full list is a clear error naming the setting" "rc=$rc $out"; fi
