@@ -5,12 +5,14 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 
+# What the probe makes (src/probe.c: veths aegisp0/1 in an unnamed netns, cgroups aegis-probe.*,
+# programs and maps aegisp_*), so that other tests running beside this one do not count.
 snapshot() {
 	{
-		ip netns list | sort
-		ip -br link | awk '{print $1}' | sort
+		ip netns list | grep -i probe | sort
+		ip -br link | awk '{print $1}' | grep '^aegisp' | sort
 		cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
-		ls "$cg" | sort
+		ls "$cg" | grep '^aegis-probe' | sort
 		grep -c ' tracefs ' /proc/mounts
 		bpftool prog show -j | jq -r '.[] | select((.name // "") | startswith("aegisp")) | .id'
 	} 2>/dev/null
