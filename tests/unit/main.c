@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -51,6 +53,26 @@ const char *test_tmpdir(void)
 		}
 	}
 	return cur_tmpdir;
+}
+
+const char *test_fixtures_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *build = getenv("AEGIS_BUILD");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (dir[0])
+		return dir;
+	if (build) {
+		snprintf(dir, sizeof(dir), "%s/fixtures", build);
+		return dir;
+	}
+	/* build/test_unit -> build/fixtures */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	snprintf(dir, sizeof(dir), "%s/fixtures", n > 0 ? dirname(exe) : "build");
+	return dir;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -22,6 +22,8 @@ void test_fail_at(const char *file, int line, const char *fmt, ...) __attribute_
 void test_skip(const char *why);
 /* A scratch directory for this test, removed afterwards. */
 const char *test_tmpdir(void);
+/* Where the BPF test fixtures are built: $AEGIS_BUILD/fixtures, else beside this binary. */
+const char *test_fixtures_dir(void);
 
 #define TEST(n)                                                             \
 	static void test_##n(void);                                         \

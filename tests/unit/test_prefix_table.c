@@ -88,20 +88,7 @@ static void rnd_seed(const char *test)
 
 static int fixture_path(char *buf, size_t len)
 {
-	const char *build = getenv("AEGIS_BUILD");
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (build) {
-		snprintf(buf, len, "%s/fixtures/prefix_lookup.bpf.o", build);
-	} else {
-		/* build/test_unit -> build/fixtures/ */
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return -errno;
-		exe[n] = '\0';
-		snprintf(buf, len, "%s/fixtures/prefix_lookup.bpf.o", dirname(exe));
-	}
+	snprintf(buf, len, "%s/prefix_lookup.bpf.o", test_fixtures_dir());
 	return access(buf, R_OK) ? -errno : 0;
 }
 
