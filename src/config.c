@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "config.h"
 #include "util.h"
+#include "yamldoc.h"
 
 /* src/default.yaml, linked in by src/embed.S. */
 extern const char aegis_default_config[];
@@ -259,14 +260,7 @@ static void note_oom(struct parser *p, const yaml_node_t *n, const char *key)
 
 static const char *kind(const yaml_node_t *n)
 {
-	switch (n->type) {
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	default:
-		return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "a plain scalar" : "a quoted string";
-	}
+	return ynode_kind(n);
 }
 
 static const char *scalar(const yaml_node_t *n)
@@ -277,35 +271,16 @@ static const char *scalar(const yaml_node_t *n)
 /* YAML's null: an empty value, `~` or `null`, unquoted. */
 static bool is_null(const yaml_node_t *n)
 {
-	static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
-
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	       names_lookup(nulls, scalar(n)) >= 0;
+	return ynode_is_null(n);
 }
 
-/*
- * The scalar text of a string value, or NULL after reporting why it isn't one. Control characters
- * are refused: a block scalar (`|`) would otherwise smuggle a newline into a path.
- */
+/* The scalar text of a string value, or NULL after reporting why it isn't one (yamldoc.h). */
 static const char *get_str(struct parser *p, const yaml_node_t *n, const char *key)
 {
-	const char *s;
+	const char *s = ynode_str(p->d, p->file, n, key);
 
-	if (n->type != YAML_SCALAR_NODE) {
-		perr(p, n, key, "expected a string, got %s", kind(n));
-		return NULL;
-	}
-	s = scalar(n);
-	if (strlen(s) != n->data.scalar.length) {
-		perr(p, n, key, "contains a NUL character");
-		return NULL;
-	}
-	for (const char *c = s; *c; c++) {
-		if (iscntrl((unsigned char)*c)) {
-			perr(p, n, key, "contains a control character (0x%02x)", (unsigned char)*c);
-			return NULL;
-		}
-	}
+	if (!s)
+		p->errors++;
 	return s;
 }
 
@@ -748,29 +723,10 @@ static void apply(struct parser *p, const struct key_spec *k, const yaml_node_t 
 	}
 }
 
-/* Edit distance, to suggest "mode" for "modee"; names are short, so the O(n*m) rows are cheap. */
+/* Edit distance, to suggest "mode" for "modee". */
 static size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (lb >= ARRAY_SIZE(row) || la >= ARRAY_SIZE(row))
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-
-			best = up + 1 < best ? up + 1 : best;
-			best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[lb];
+	return yedit_distance(a, b);
 }
 
 static void unknown_key(struct parser *p, const yaml_node_t *k, const char *key, const char *prefix,
@@ -903,76 +859,13 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	return 0;
 }
 
-/* libyaml counts reader errors (bad UTF-8, control characters) in bytes, not lines. */
-static void offset_to_pos(const char *text, size_t len, size_t off, int *line, int *col)
-{
-	*line = 1;
-	*col = 1;
-	for (size_t i = 0; i < off && i < len; i++) {
-		if (text[i] == '\n') {
-			(*line)++;
-			*col = 1;
-		} else {
-			(*col)++;
-		}
-	}
-}
-
-static void syntax_error(struct parser *p, const yaml_parser_t *yp, const char *text, size_t len)
-{
-	int line = (int)yp->problem_mark.line + 1, col = (int)yp->problem_mark.column + 1;
-	const char *problem = yp->problem ? yp->problem : "unknown error";
-
-	if (yp->error == YAML_MEMORY_ERROR) {
-		perr_at(p, 0, 0, NULL, "out of memory while parsing YAML");
-		return;
-	}
-	if (yp->error == YAML_READER_ERROR) {
-		offset_to_pos(text, len, yp->problem_offset, &line, &col);
-		perr_at(p, line, col, NULL, "YAML syntax error: %s (byte 0x%02x)", problem,
-			(unsigned int)yp->problem_value & 0xff);
-		return;
-	}
-	if (yp->context)
-		perr_at(p, line, col, NULL, "YAML syntax error: %s (%s at line %zu, column %zu)",
-			problem, yp->context, yp->context_mark.line + 1, yp->context_mark.column + 1);
-	else
-		perr_at(p, line, col, NULL, "YAML syntax error: %s", problem);
-}
-
 /* Loads the single document in `text`; false after reporting a syntax error. */
 static bool load_document(struct parser *p, const char *text, size_t len, yaml_document_t *doc)
 {
-	yaml_parser_t yp;
-	yaml_document_t extra;
-	const yaml_node_t *root;
-	bool ok = false;
+	unsigned int before = (unsigned int)p->d->n;
+	bool ok = ydoc_load(text, len, p->file, p->d, doc, &p->second_doc, &p->has_second_doc);
 
-	if (!yaml_parser_initialize(&yp)) {
-		perr_at(p, 0, 0, NULL, "out of memory while parsing YAML");
-		return false;
-	}
-	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&yp, doc)) {
-		syntax_error(p, &yp, text, len);
-		goto out;
-	}
-	/* A second document would be silently ignored: refuse it instead. */
-	if (!yaml_parser_load(&yp, &extra)) {
-		syntax_error(p, &yp, text, len);
-		yaml_document_delete(doc);
-		goto out;
-	}
-	/* Reported after the first document's problems, to keep them in file order. */
-	root = yaml_document_get_root_node(&extra);
-	if (root) {
-		p->second_doc = root->start_mark;
-		p->has_second_doc = true;
-	}
-	yaml_document_delete(&extra);
-	ok = true;
-out:
-	yaml_parser_delete(&yp);
+	p->errors += (unsigned int)p->d->n - before;
 	return ok;
 }
 
