@@ -71,7 +71,8 @@ struct parse_result {
 	__u8 reason;			/* enum guard_reason, also the return value */
 	__u8 tcp_flags;			/* TCP: byte 13 of the header (CWR..FIN) */
 	__u16 l3_off;			/* offset of the IP header from data */
-	__u16 __pad2;
+	__u16 l4_off;			/* offset of the L4 header (or a later fragment's payload)
+					 * from data; 0 when the IP header did not parse */
 };
 
 static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end, __u16 *proto)
@@ -363,8 +364,10 @@ static __always_inline int parse_packet(void *data, void *data_end, struct parse
 		r = parse_ipv6(&nh, data, data_end, res, &l4_len);
 	else
 		goto out;
-	if (r == GUARD_REASON_NONE)
+	if (r == GUARD_REASON_NONE) {
+		res->l4_off = (__u16)(nh.pos - data);
 		r = parse_l4(&nh, data_end, res, l4_len);
+	}
 out:
 	res->reason = r;
 	return r;
