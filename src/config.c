@@ -49,6 +49,13 @@ static const char *const action_names[] = {
 	NULL,
 };
 
+static const char *const policy_tc_attach_names[] = {
+	[POLICY_TC_AUTO] = "auto",
+	[POLICY_TC_TCX] = "tcx",
+	[POLICY_TC_NETLINK] = "netlink",
+	NULL,
+};
+
 static const char *const exit_action_names[] = {
 	[EXIT_KEEP] = "keep",
 	[EXIT_DETACH] = "detach",
@@ -59,6 +66,7 @@ static const char *const exit_action_names[] = {
 _Static_assert(sizeof(enum guard_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum xdp_attach_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum exit_action) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum policy_tc_attach) == sizeof(int), "enum size");
 
 enum val_type {
 	V_SECTION,	/* mapping of keys in `sub` */
@@ -170,10 +178,46 @@ static const struct key_spec guard_keys[] = {
 	SECTION("sampling", sampling_keys),
 };
 
+#define POLICY_CAP_MAX 16000000u
+
+static const struct key_spec policy_events_keys[] = {
+	{ .name = "max_per_sec", .type = V_U32, .off = FIELD(policy_events_per_sec), .min = 1, .max = 1000000 },
+	{ .name = "burst", .type = V_U32, .off = FIELD(policy_events_burst), .max = 1000000 },
+};
+
+static const struct key_spec policy_flow_keys[] = {
+	{ .name = "tcp", .type = V_DURATION, .off = FIELD(policy_flow_tcp_ns), .min = 1, .max = 30 * 86400 },
+	{ .name = "udp", .type = V_DURATION, .off = FIELD(policy_flow_udp_ns), .min = 1, .max = 30 * 86400 },
+	{ .name = "other", .type = V_DURATION, .off = FIELD(policy_flow_other_ns), .min = 1, .max = 30 * 86400 },
+};
+
+static const struct key_spec policy_capacity_keys[] = {
+	{ .name = "policies", .type = V_U32, .off = FIELD(policy_cap_policies), .min = 1, .max = 65536 },
+	{ .name = "rules", .type = V_U32, .off = FIELD(policy_cap_rules), .min = 16, .max = POLICY_CAP_MAX },
+	{ .name = "cells", .type = V_U32, .off = FIELD(policy_cap_cells), .min = 1024, .max = 256000000 },
+	{ .name = "prefixes_v4", .type = V_U32, .off = FIELD(policy_cap_prefixes_v4), .min = 16, .max = POLICY_CAP_MAX },
+	{ .name = "prefixes_v6", .type = V_U32, .off = FIELD(policy_cap_prefixes_v6), .min = 16, .max = POLICY_CAP_MAX },
+	{ .name = "cgroups", .type = V_U32, .off = FIELD(policy_cap_cgroups), .min = 1, .max = 1000000 },
+	{ .name = "flows", .type = V_U32, .off = FIELD(policy_cap_flows), .min = 1024, .max = POLICY_CAP_MAX },
+};
+
+static const struct key_spec policy_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(policy_enabled) },
+	{ .name = "interfaces", .type = V_IFACES, .off = FIELD(policy_ifaces), .n_off = FIELD(n_policy_ifaces) },
+	{ .name = "tc", .type = V_BOOL, .off = FIELD(policy_tc) },
+	{ .name = "cgroup", .type = V_BOOL, .off = FIELD(policy_cgroup) },
+	{ .name = "dry_run", .type = V_BOOL, .off = FIELD(policy_dry_run) },
+	{ .name = "tc_attach", .type = V_ENUM, .off = FIELD(policy_tc_attach), .names = policy_tc_attach_names },
+	SECTION("events", policy_events_keys),
+	SECTION("flow_timeouts", policy_flow_keys),
+	SECTION("capacity", policy_capacity_keys),
+};
+
 static const struct key_spec top_keys[] = {
 	{ .name = "agent", .type = V_SECTION, .sub = agent_keys, .n_sub = ARRAY_SIZE(agent_keys) },
 	{ .name = "bpf", .type = V_SECTION, .sub = bpf_keys, .n_sub = ARRAY_SIZE(bpf_keys) },
 	{ .name = "guard", .type = V_SECTION, .sub = guard_keys, .n_sub = ARRAY_SIZE(guard_keys) },
+	{ .name = "policy", .type = V_SECTION, .sub = policy_keys, .n_sub = ARRAY_SIZE(policy_keys) },
 };
 
 struct parser {
@@ -203,6 +247,11 @@ const char *guard_mode_name(enum guard_mode m)
 const char *xdp_attach_mode_name(enum xdp_attach_mode m)
 {
 	return (size_t)m < ARRAY_SIZE(xdp_mode_names) - 1 ? xdp_mode_names[m] : "?";
+}
+
+const char *policy_tc_attach_name(enum policy_tc_attach a)
+{
+	return (size_t)a < ARRAY_SIZE(policy_tc_attach_names) - 1 ? policy_tc_attach_names[a] : "?";
 }
 
 static const char *exit_action_name(enum exit_action a)
@@ -585,7 +634,7 @@ static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_no
 
 	if (len < 0)
 		return;
-	if (len == 0)
+	if (len == 0 && k->off == FIELD(guard_ifaces))
 		p->empty_ifaces_node = v;
 	names = calloc((size_t)len + 1, sizeof(*names));
 	if (!names) {
@@ -853,6 +902,21 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->guard_cap_allow_v6 = GUARD_ALLOW_V6_DEFAULT;
 	c->guard_cap_block_scoped_v4 = GUARD_BLOCK_SCOPED_V4_DEFAULT;
 	c->guard_cap_block_scoped_v6 = GUARD_BLOCK_SCOPED_V6_DEFAULT;
+	c->policy_enabled = true;
+	c->policy_tc = true;
+	c->policy_cgroup = true;
+	c->policy_tc_attach = POLICY_TC_AUTO;
+	c->policy_events_per_sec = 1000;
+	c->policy_flow_tcp_ns = 5 * 86400 * NSEC_PER_SEC;
+	c->policy_flow_udp_ns = 120 * NSEC_PER_SEC;
+	c->policy_flow_other_ns = 30 * NSEC_PER_SEC;
+	c->policy_cap_policies = 256;
+	c->policy_cap_rules = 16384;
+	c->policy_cap_cells = 1048576;
+	c->policy_cap_prefixes_v4 = 16384;
+	c->policy_cap_prefixes_v6 = 4096;
+	c->policy_cap_cgroups = 1024;
+	c->policy_cap_flows = 65536;
 	if (!c->source || !c->socket_path || !c->state_dir || !c->audit_log || !c->pin_root ||
 	    !c->n_guard_ifaces)
 		return -ENOMEM;
@@ -957,6 +1021,9 @@ void config_free(struct aegis_config *cfg)
 	free(cfg->guard_ifaces);
 	free(cfg->guard_allow);
 	free(cfg->guard_block);
+	for (size_t i = 0; i < cfg->n_policy_ifaces; i++)
+		free(cfg->policy_ifaces[i]);
+	free(cfg->policy_ifaces);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1035,6 +1102,29 @@ static json_t *rate_json(const struct cfg_rate *r)
 			 (json_int_t)r->burst_bytes);
 }
 
+static json_t *policy_config_json(const struct aegis_config *c)
+{
+	char tcp[32], udp[32], other[32];
+
+	format_duration(c->policy_flow_tcp_ns, tcp, sizeof(tcp));
+	format_duration(c->policy_flow_udp_ns, udp, sizeof(udp));
+	format_duration(c->policy_flow_other_ns, other, sizeof(other));
+	return json_pack("{s:b, s:o, s:b, s:b, s:b, s:s, s:{s:I, s:I}, s:{s:s, s:s, s:s},"
+			 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "enabled", c->policy_enabled,
+			 "interfaces", strv_json(c->policy_ifaces, c->n_policy_ifaces),
+			 "tc", c->policy_tc, "cgroup", c->policy_cgroup, "dry_run", c->policy_dry_run,
+			 "tc_attach", policy_tc_attach_name(c->policy_tc_attach),
+			 "events", "max_per_sec", (json_int_t)c->policy_events_per_sec,
+			 "burst", (json_int_t)c->policy_events_burst,
+			 "flow_timeouts", "tcp", tcp, "udp", udp, "other", other,
+			 "capacity", "policies", (json_int_t)c->policy_cap_policies,
+			 "rules", (json_int_t)c->policy_cap_rules, "cells", (json_int_t)c->policy_cap_cells,
+			 "prefixes_v4", (json_int_t)c->policy_cap_prefixes_v4,
+			 "prefixes_v6", (json_int_t)c->policy_cap_prefixes_v6,
+			 "cgroups", (json_int_t)c->policy_cap_cgroups, "flows", (json_int_t)c->policy_cap_flows);
+}
+
 json_t *config_to_json(const struct aegis_config *c)
 {
 	json_t *j = config_to_json_base(c), *g = json_object_get(j, "guard");
@@ -1056,6 +1146,7 @@ json_t *config_to_json(const struct aegis_config *c)
 			    json_pack("{s:I, s:I, s:I}", "every", (json_int_t)c->sample_every,
 				      "max_per_sec", (json_int_t)c->sample_max_per_sec, "burst",
 				      (json_int_t)c->sample_burst));
+	json_object_set_new(j, "policy", policy_config_json(c));
 	return j;
 }
 
