@@ -586,15 +586,11 @@ static void parse_policy(struct pparser *p, const yaml_node_t *n, const char *ke
 		missing(p, n, key, "mode");
 	else if ((i = enum_of(p, v[P_MODE], sub, mode_names, ARRAY_SIZE(mode_names))) >= 0)
 		pol->mode = i;
+	/* No selector: the agent's interfaces (policy.interfaces, --iface), checked at apply. */
 	snprintf(sub, sizeof(sub), "%s.selector", key);
-	if (!v[P_SELECTOR])
-		missing(p, n, key, "selector");
-	else
+	pol->selector_at = pol->at;
+	if (v[P_SELECTOR] && !ynode_is_null(v[P_SELECTOR]))
 		parse_selector(p, v[P_SELECTOR], sub, pol);
-	if (v[P_SELECTOR] && v[P_SELECTOR]->type == YAML_MAPPING_NODE && !pol->n_ifaces &&
-	    !pol->n_cgroups && !pol->host)
-		perr(p, v[P_SELECTOR], sub, "selects nothing: give interfaces (ingress), cgroups or "
-		     "host: true (egress)");
 	snprintf(sub, sizeof(sub), "%s.default", key);
 	if (!v[P_DEFAULT])
 		missing(p, n, key, "default");

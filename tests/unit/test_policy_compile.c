@@ -127,7 +127,7 @@ TEST(policy_file_errors_name_the_place)
 		"      - action: allow\n"
 		"  - name: web\n"
 		"    mode: observe\n"
-		"    selector: {}\n"
+		"    selector: {interfaces: [\"a b\"]}\n"
 		"    default: maybe\n";
 
 	ASSERT_EQ(parse(bad, &doc, &d), -EINVAL, "refused");
@@ -143,7 +143,7 @@ TEST(policy_file_errors_name_the_place)
 	expect_diag(&d, "policies[0].rules[2].ports", 17, 16, "icmp has no ports");
 	expect_diag(&d, "policies[0].rules[3]", 18, 9, "'direction' is required");
 	expect_diag(&d, "policies[1]", 19, 5, "policy name 'web' is used twice (first at line 2)");
-	expect_diag(&d, "policies[1].selector", 21, 15, "selects nothing");
+	expect_diag(&d, "policies[1].selector.interfaces[0]", 21, 29, "contains '/', ':' or whitespace");
 	expect_diag(&d, "policies[1].default", 22, 14, "unknown value 'maybe'");
 	ASSERT_EQ(doc.n, 0, "nothing half-parsed");
 	diags_free(&d);
