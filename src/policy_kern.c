@@ -460,7 +460,7 @@ static int write_array(int fd, uint32_t first, const void *vals, size_t n, size_
 	return 0;
 }
 
-static int zero_counters(struct policy_kern *k, unsigned slot, size_t n)
+int policy_kern_zero_counters(struct policy_kern *k, unsigned slot, size_t n)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = map_fd(k, "pol_counters");
 	_cleanup_free_ struct policy_counters *zero = NULL;
@@ -586,7 +586,7 @@ int policy_kern_write(struct policy_kern *k, unsigned slot, struct policy_image 
 		err = write_array(map_fd(k, "pol_modes"), slot * k->caps.policies, img->modes,
 				  img->n_policies, sizeof(uint32_t));
 	if (!err)
-		err = zero_counters(k, slot, img->n_rules);
+		err = policy_kern_zero_counters(k, slot, img->n_rules);
 	if (!err)
 		err = write_selection(k, slot, sel);
 	if (err)

@@ -96,6 +96,8 @@ int policy_kern_verify(struct policy_kern *k, unsigned slot, const struct policy
 /* Switches generations: one aligned store of ctl, then read back. */
 int policy_kern_flip(struct policy_kern *k, uint32_t ctl);
 int policy_kern_set_mode(struct policy_kern *k, unsigned slot, uint32_t policy, int mode);
+/* Counters of rules [0, n) of slot back to 0 (a generation put in force again counts afresh). */
+int policy_kern_zero_counters(struct policy_kern *k, unsigned slot, size_t n);
 /* Counters of rules [0, n) of slot, summed over CPUs. */
 int policy_kern_counters(struct policy_kern *k, unsigned slot, size_t n,
 			 struct policy_counters *out);

@@ -2048,13 +2048,15 @@ static const struct {
 	{ "conntrack", cap_conntrack },
 };
 
-/* Only agent and guard are configurable so far; the others report enabled=false. */
+/* Only agent, guard and policy are configurable so far; the others report enabled=false. */
 static bool cap_enabled(const struct probe *p, const char *name)
 {
 	if (streq(name, "agent"))
 		return true;
 	if (streq(name, "guard"))
 		return p->cfg && p->cfg->guard_enabled;
+	if (streq(name, "policy"))
+		return p->cfg && p->cfg->policy_enabled;
 	return false;
 }
 

@@ -445,3 +445,23 @@ TEST(policy_compile_refuses_over_capacity)
 	diags_free(&d);
 	policy_doc_free(&doc);
 }
+
+#include "sha256.h"
+
+/* The history's hashes are what `sha256sum FILE` prints: FIPS 180-4 vectors, and block edges. */
+TEST(sha256_vectors)
+{
+	char hex[SHA256_HEX_LEN], buf[200];
+
+	sha256_hex("", 0, hex);
+	ASSERT_STREQ(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "empty");
+	sha256_hex("abc", 3, hex);
+	ASSERT_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "abc");
+	sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, hex);
+	ASSERT_STREQ(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1", "56 bytes: two padding blocks");
+	memset(buf, 'a', sizeof(buf));
+	sha256_hex(buf, 64, hex);
+	ASSERT_STREQ(hex, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb", "64 a");
+	sha256_hex(buf, 200, hex);
+	ASSERT_STREQ(hex, "c2a908d98f5df987ade41b5fce213067efbcc21ef2240212a41e54b5e7c28ae5", "200 a");
+}
