@@ -155,6 +155,7 @@ struct {
 /* What the rules look at, from a packet or a connect()/sendmsg(). */
 struct pol_tuple {
 	__u8 peer[16];		/* network byte order; IPv4 in [0..3] */
+	__u8 local[16];		/* for events only; 0 when not known yet (a connect() before bind) */
 	__be16 peer_port;
 	__be16 local_port;
 	__u16 port;		/* host order: the port rules match (the destination port) */
@@ -434,9 +435,11 @@ static __always_inline void emit(const struct pol_tuple *t, const struct pol_dec
 	e->hook = t->hook;
 	if (t->direction == POLICY_DIR_INGRESS) {
 		__builtin_memcpy(e->saddr, t->peer, 16);
+		__builtin_memcpy(e->daddr, t->local, 16);
 		e->sport = t->peer_port;
 		e->dport = t->local_port;
 	} else {
+		__builtin_memcpy(e->saddr, t->local, 16);
 		__builtin_memcpy(e->daddr, t->peer, 16);
 		e->dport = t->peer_port;
 		e->sport = t->local_port;
@@ -524,10 +527,13 @@ static __always_inline void packet_tuple(struct pol_tuple *t, const struct parse
 	t->proto = res->l4_proto;
 	t->pk = packet_kind(res->family, res->l4_proto);
 	t->direction = direction;
-	if (res->family == PARSE_AF_INET)
+	if (res->family == PARSE_AF_INET) {
 		__builtin_memcpy(t->peer, in ? &res->saddr.v4 : &res->daddr.v4, 4);
-	else
+		__builtin_memcpy(t->local, in ? &res->daddr.v4 : &res->saddr.v4, 4);
+	} else {
 		__builtin_memcpy(t->peer, in ? res->saddr.v6 : res->daddr.v6, 16);
+		__builtin_memcpy(t->local, in ? res->daddr.v6 : res->saddr.v6, 16);
+	}
 	t->peer_port = in ? res->sport : res->dport;
 	t->local_port = in ? res->dport : res->sport;
 	t->port = bpf_ntohs(res->dport);
@@ -536,11 +542,16 @@ static __always_inline void packet_tuple(struct pol_tuple *t, const struct parse
 		t->peer_port = t->local_port = echo_id(data, data_end, res);
 }
 
-/* ICMPv6 neighbour discovery (133..137): IPv6 does not work without it, whatever the policy. */
+/*
+ * ICMPv6 neighbour discovery (133..137) and multicast listener discovery (130..132, 143): IPv6
+ * does not work without them, whatever the policy.
+ */
 static __always_inline bool is_ndp(const struct parse_result *res)
 {
+	__u8 t = res->icmp_type;
+
 	return res->family == PARSE_AF_INET6 && res->l4_proto == PARSE_NEXTHDR_ICMPV6 &&
-	       res->icmp_type >= 133 && res->icmp_type <= 137;
+	       ((t >= 130 && t <= 137) || t == 143);
 }
 
 /*
@@ -874,8 +885,22 @@ static __always_inline int sock_addr_decide(struct bpf_sock_addr *ctx, __u8 hook
 	}
 	t.peer_port = (__be16)ctx->user_port;
 	t.port = bpf_ntohs(t.peer_port);
-	if (ctx->sk)
+	if (ctx->sk) {
 		t.local_port = bpf_htons((__u16)ctx->sk->src_port);
+		if (v6) {
+			__u32 l[4];
+
+			l[0] = ctx->sk->src_ip6[0];
+			l[1] = ctx->sk->src_ip6[1];
+			l[2] = ctx->sk->src_ip6[2];
+			l[3] = ctx->sk->src_ip6[3];
+			__builtin_memcpy(t.local, l, 16);
+		} else {
+			__u32 l = ctx->sk->src_ip4;
+
+			__builtin_memcpy(t.local, &l, 4);
+		}
+	}
 	d.word = decide(slot, rs, &t);
 	if (!(d.word & POLICY_CELL_FLAG))
 		return SK_PASS;

@@ -227,6 +227,13 @@ static void sync_watched_fds(void)
 	agent.n_watched = n;
 }
 
+void agent_fds_changed(void)
+{
+	/* Before the loop is set up, setup_loop() asks every module anyway. */
+	if (agent.epfd >= 0)
+		sync_watched_fds();
+}
+
 /* Every module to cfg, or none: the ones already moved go back to `old` when one refuses. */
 static int reconfigure_modules(const struct aegis_config *old, const struct aegis_config *cfg)
 {

@@ -274,6 +274,8 @@ static int ensure_loaded(const struct aegis_config *cfg)
 		return err;
 	PS.loaded = true;
 	pr_info("policy: datapath loaded (%s)", PS.k.obj.source);
+	/* Its ring buffer of decisions joins the loop. */
+	agent_fds_changed();
 	return 0;
 }
 

@@ -163,7 +163,7 @@ struct policy_stats {
 	__u64 non_ip;		/* passed undecided (ARP, ...) */
 	__u64 malformed;	/* decided by the ruleset's default */
 	__u64 unselected;	/* hook ran where the generation in force selects no policy */
-	__u64 ndp;		/* ICMPv6 neighbour discovery: always passed */
+	__u64 ndp;		/* ICMPv6 neighbour and multicast listener discovery: always passed */
 	__u64 flows_recorded;	/* flow-table writes */
 	__u64 events_sent;
 	__u64 events_capped;	/* held back by the per-CPU events/s bucket */
