@@ -475,8 +475,11 @@ static __always_inline __u8 judge(__u32 slot, const struct policy_ruleset *rs,
 
 /* ---- packets ----------------------------------------------------------------------------- */
 
-/* parse_packet() from the IP header on: what cgroup_skb programs see. */
-static __always_inline int parse_l3(void *data, void *data_end, __u16 l3_proto,
+/*
+ * parse_packet_len() from the IP header on: what cgroup_skb programs see. pkt_len: the whole
+ * packet (its payload may be outside the linear part, as a TCP segment's is).
+ */
+static __always_inline int parse_l3(void *data, void *data_end, __u64 pkt_len, __u16 l3_proto,
 				    struct parse_result *res)
 {
 	struct hdr_cursor nh = { .pos = data };
@@ -485,9 +488,9 @@ static __always_inline int parse_l3(void *data, void *data_end, __u16 l3_proto,
 
 	res->l3_proto = l3_proto;
 	if (l3_proto == PARSE_ETH_P_IP)
-		r = parse_ipv4(&nh, data_end, res, &l4_len);
+		r = parse_ipv4_len(&nh, data_end, pkt_len, res, &l4_len);
 	else if (l3_proto == PARSE_ETH_P_IPV6)
-		r = parse_ipv6(&nh, data, data_end, res, &l4_len);
+		r = parse_ipv6_len(&nh, data, data_end, pkt_len, res, &l4_len);
 	else
 		r = GUARD_REASON_NONE;
 	if (r == GUARD_REASON_NONE && res->family) {
@@ -609,20 +612,24 @@ static __always_inline const struct policy_sel *iface_sel(__u32 ifindex)
 	return bpf_map_lookup_elem(&pol_ifaces_big, &ifindex);
 }
 
-/* Parses the skb from its Ethernet header, pulling a nonlinear head in once when it must. */
+/*
+ * Parses the skb from its Ethernet header. The payload may lie outside the linear part; the
+ * headers must not: when they do not fit, they are pulled in once and parsed again.
+ */
 static __always_inline int parse_skb(struct __sk_buff *skb, struct parse_result *res)
 {
 	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
-	int r = parse_packet(data, data_end, res);
+	__u32 linear = data_end - data;
+	int r = parse_packet_len(data, data_end, skb->len, res);
 
-	if (r == GUARD_REASON_NONE || skb->len <= data_end - data)
+	if (r == GUARD_REASON_NONE || skb->len <= linear || linear >= 256)
 		return r;
 	if (bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256))
 		return r;
 	__builtin_memset(res, 0, sizeof(*res));
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
-	return parse_packet(data, data_end, res);
+	return parse_packet_len(data, data_end, skb->len, res);
 }
 
 SEC("tc")
@@ -754,7 +761,7 @@ static __always_inline int cg_skb_parse(struct __sk_buff *skb, struct parse_resu
 {
 	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
 
-	return parse_l3(data, data_end, bpf_ntohs(skb->protocol), res);
+	return parse_l3(data, data_end, skb->len, bpf_ntohs(skb->protocol), res);
 }
 
 SEC("cgroup_skb/egress")

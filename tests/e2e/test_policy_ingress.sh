@@ -106,7 +106,12 @@ expect_eq "udp 5001 inside the allowed range arrives" "$(udp_count 5001 20)" 20
 expect_eq "udp 5050: the deny rule beats the allowed range" "$(udp_count 5050 20)" 0
 check "ping is allowed" in_cli ping -c 1 -W 1 -q "$ADDR_SRV"
 # Default deny ingress, but this host's own connections get their answers.
-jcheck_ns() { local n=$1 f=$2; shift 2; local o; o=$(in_srv python3 "$PROBE" "$@"); if echo "$o" | jq -e "$f" >/dev/null; then pass "$n"; else fail "$n" "$o"; fi; }
+jcheck_ns() {	# NAME FILTER PROBE-ARGS...: netprobe in the server namespace (empty output fails)
+	local n=$1 f=$2 o
+	shift 2
+	o=$(in_srv python3 "$PROBE" "$@")
+	if [ -n "$o" ] && echo "$o" | jq -e "$f" >/dev/null; then pass "$n"; else fail "$n" "${o:-no output}"; fi
+}
 jcheck_ns "a tcp connection from the server out gets its replies" '.answer == "ok"' get-tcp "$ADDR_CLI" 7070
 jcheck_ns "a udp request from the server out gets its answer" '.answered == true' ask-udp "$ADDR_CLI" 7071
 expect_eq "but the client cannot open a connection to that port" "$(tcp_from "$ADDR_CLI" 7070)" ETIMEDOUT
