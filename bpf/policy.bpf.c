@@ -83,8 +83,8 @@ struct {
 } pol_cgcache SEC(".maps");
 
 /* The address classes, one prefix table per slot and family (sizes set by the agent). */
-PREFIX_TABLE(pol_a4, 32, 16, 1024, 1024)
-PREFIX_TABLE(pol_b4, 32, 16, 1024, 1024)
+PREFIX_TABLE(pol_a4, 32, 20, 1024, 1024)
+PREFIX_TABLE(pol_b4, 32, 20, 1024, 1024)
 PREFIX_TABLE(pol_a6, 128, 16, 1024, 1024)
 PREFIX_TABLE(pol_b6, 128, 16, 1024, 1024)
 
@@ -164,7 +164,7 @@ struct pol_tuple {
 	__u8 pk;		/* enum policy_pk */
 	__u8 direction;
 	__u8 hook;		/* enum policy_hook */
-	__u8 __pad;
+	__u8 tcp_flags;		/* TCP: byte 13 of the header */
 };
 
 /* The decision and what it is accounted and reported with. */
@@ -229,29 +229,57 @@ static __always_inline __u32 addr_class(__u32 slot, const struct pol_tuple *t)
 	return slot ? pol_b6_walk(w0, w1) : pol_a6_walk(w0, w1);
 }
 
-/* The rule word for t under ruleset rs of the slot (include/aegis/policy.h). */
+/* List position k for t's port from a record's port entry e (include/aegis/policy.h). */
+static __always_inline __u32 walk_entry(__u32 base, __u32 e, const struct pol_tuple *t)
+{
+	__u32 l;
+
+	if ((e & (POLICY_CELL_FLAG | POLICY_ENTRY_ONE_PORT)) == (POLICY_CELL_FLAG | POLICY_ENTRY_ONE_PORT))
+		return t->port == (e & 0xffff) ? (e >> 16) & POLICY_ENTRY_K_MAX :
+						 (e >> 23) & POLICY_ENTRY_K_MAX;
+	if (e & POLICY_CELL_FLAG)
+		return e & POLICY_CELL_VALUE;
+	l = cell(base + e + (t->port >> 8));
+	if (l & POLICY_CELL_FLAG)
+		return cell(base + (l & POLICY_CELL_VALUE) + (t->port & (POLICY_PORT_BLOCK - 1)));
+	return l;
+}
+
+/*
+ * The rule word for t under ruleset rs of the slot (include/aegis/policy.h): the better ranked
+ * (lower index) of what the address's record and the ruleset's rules without peers say; k = 0
+ * is the default, which costs no read.
+ */
 static __always_inline __u32 decide(__u32 slot, const struct policy_ruleset *rs,
 				    const struct pol_tuple *t)
 {
 	__u32 base = slot * policy_caps.cell_groups * POLICY_CELLS_PER_GROUP;
 	__u32 row = t->family == POL_AF_INET ? rs->row4 : rs->row6;
-	__u32 a, e, k, l;
+	__u32 a, ka, kr, wa, wr, off, g, pk = t->pk;
+	struct policy_cells *ga;
 
+	if (pk >= POLICY_PK_COUNT)
+		pk = POLICY_PK_OTHER;
 	if (row & POLICY_CELL_FLAG)
 		a = row & POLICY_CELL_VALUE;
 	else
 		a = cell(base + row + addr_class(slot, t));
-	e = cell(base + a + t->pk);
-	if (e & POLICY_CELL_FLAG) {
-		k = e & POLICY_CELL_VALUE;
-	} else {
-		l = cell(base + e + (t->port >> 8));
-		if (l & POLICY_CELL_FLAG)
-			k = cell(base + (l & POLICY_CELL_VALUE) + (t->port & (POLICY_PORT_BLOCK - 1)));
-		else
-			k = l;
-	}
-	return cell(base + a + POLICY_PK_COUNT + k);
+	/* The compiler keeps a record's port entries in one map value, and mostly its list. */
+	g = (base + a) / POLICY_CELLS_PER_GROUP;
+	ga = bpf_map_lookup_elem(&pol_cells, &g);
+	if (!ga)
+		return rs->default_word;
+	ka = walk_entry(base, ga->v[(a + pk) & (POLICY_CELLS_PER_GROUP - 1)], t);
+	off = (a & (POLICY_CELLS_PER_GROUP - 1)) + POLICY_PK_COUNT + ka;
+	if (!ka)
+		wa = rs->default_word;
+	else if (off < POLICY_CELLS_PER_GROUP)
+		wa = ga->v[off];
+	else
+		wa = cell(base + a + POLICY_PK_COUNT + ka);
+	kr = walk_entry(base, rs->any_pk[pk], t);
+	wr = kr ? cell(base + rs->any_list + kr) : rs->default_word;
+	return (wa & POLICY_CELL_VALUE) <= (wr & POLICY_CELL_VALUE) ? wa : wr;
 }
 
 static __always_inline __u8 packet_kind(__u8 family, __u8 proto)
@@ -274,17 +302,37 @@ static __always_inline const struct policy_ruleset *ruleset(__u32 slot, __u32 rs
 	return bpf_map_lookup_elem(&pol_rulesets, &idx);
 }
 
-/* The policy's mode in the slot, observe whenever the agent runs dry. */
-static __always_inline __u8 mode_of(__u32 slot, __u32 policy)
+static __always_inline struct policy_settings *settings(void)
 {
-	__u32 idx = slot * policy_caps.policies + policy, zero = 0;
-	struct policy_settings *s = bpf_map_lookup_elem(&pol_settings, &zero);
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pol_settings, &zero);
+}
+
+/* The policy's mode in the slot, observe whenever the agent runs dry. */
+static __always_inline __u8 mode_of(__u32 slot, __u32 policy, const struct policy_settings *s)
+{
+	__u32 idx = slot * policy_caps.policies + policy;
 	__u32 *m;
 
 	if (s && s->dry_run)
 		return POLICY_MODE_OBSERVE;
 	m = bpf_map_lookup_elem(&pol_modes, &idx);
 	return m && *m == POLICY_MODE_BLOCK ? POLICY_MODE_BLOCK : POLICY_MODE_OBSERVE;
+}
+
+/* CLOCK_MONOTONIC_COARSE, read once per jiffy per CPU (struct policy_stats). */
+static __always_inline __u64 coarse_now(struct policy_stats *st)
+{
+	__u64 j = bpf_jiffies64();
+
+	if (!st)
+		return bpf_ktime_get_coarse_ns();
+	if (j != st->clock_jiffies) {
+		st->clock_ns = bpf_ktime_get_coarse_ns();
+		st->clock_jiffies = j;
+	}
+	return st->clock_ns;
 }
 
 static __always_inline __u64 flow_timeout(__u8 proto)
@@ -311,15 +359,20 @@ static __always_inline void flow_key(struct policy_flow_key *k, const struct pol
 	k->proto = t->proto;
 }
 
-/* True when flows holds the reverse of t, seen within its protocol's timeout. */
+/*
+ * True when flows holds the reverse of t, seen within its protocol's timeout. A TCP SYN opens a
+ * connection and answers none: it costs no lookup (a flood of denied SYNs stays cheap).
+ */
 static __always_inline bool is_reply(void *flows, const struct pol_tuple *t)
 {
 	struct policy_flow_key k = {};
 	struct policy_flow *f;
 
+	if (t->proto == POL_IPPROTO_TCP && (t->tcp_flags & 0x12) == 0x02)
+		return false;
 	flow_key(&k, t);
 	f = bpf_map_lookup_elem(flows, &k);
-	return f && bpf_ktime_get_coarse_ns() - f->last_ns < flow_timeout(t->proto);
+	return f && coarse_now(stats()) - f->last_ns < flow_timeout(t->proto);
 }
 
 /* Remembers that this host exchanged t, rewriting a fresh entry at most once a second. */
@@ -327,7 +380,7 @@ static __always_inline void record_flow(void *flows, const struct pol_tuple *t)
 {
 	struct policy_flow_key k = {};
 	struct policy_flow *f, v;
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = coarse_now(stats());
 
 	flow_key(&k, t);
 	f = bpf_map_lookup_elem(flows, &k);
@@ -361,17 +414,15 @@ static __always_inline void count(__u32 slot, __u32 rule, __u8 verdict, __u64 by
 }
 
 /* The per-CPU token bucket of events: a flood of denies cannot swamp the agent. */
-static __always_inline bool event_allowed(struct policy_stats *st)
+static __always_inline bool event_allowed(struct policy_stats *st, const struct policy_settings *s)
 {
-	__u32 zero = 0;
-	struct policy_settings *s = bpf_map_lookup_elem(&pol_settings, &zero);
 	__u64 rate = POLICY_EVENTS_PER_SEC_DEFAULT, burst = 0;
 
 	if (s && s->events_per_sec)
 		rate = s->events_per_sec;
 	if (s)
 		burst = s->events_burst;
-	return bucket_take_local(&st->ev_tokens, &st->ev_last_ns, bpf_ktime_get_coarse_ns(), rate,
+	return bucket_take_local(&st->ev_tokens, &st->ev_last_ns, coarse_now(st), rate,
 				 bucket_full(rate, burst), GUARD_RL_SCALE);
 }
 
@@ -402,14 +453,14 @@ static __always_inline void fill_owner(struct policy_event *e, struct bpf_sock *
 }
 
 static __always_inline void emit(const struct pol_tuple *t, const struct pol_decision *d,
-				 struct bpf_sock *sk, bool full)
+				 struct bpf_sock *sk, bool full, const struct policy_settings *s)
 {
 	struct policy_stats *st = stats();
 	struct policy_event *e;
 
 	if (!st)
 		return;
-	if (!event_allowed(st)) {
+	if (!event_allowed(st, s)) {
 		st->events_capped++;
 		return;
 	}
@@ -460,16 +511,21 @@ static __always_inline __u8 judge(__u32 slot, const struct policy_ruleset *rs,
 	if (!decided)
 		d->word = decide(slot, rs, t);
 	d->policy = rs->policy;
-	d->mode = mode_of(slot, rs->policy);
-	if (!(d->word & POLICY_CELL_FLAG))
+	/* The mode matters to a deny only: an allowed packet reads no more. */
+	if (!(d->word & POLICY_CELL_FLAG)) {
 		d->verdict = POLICY_VERDICT_ALLOW;
-	else if (flows && is_reply(flows, t))
+	} else if (flows && is_reply(flows, t)) {
 		d->verdict = POLICY_VERDICT_REPLY;
-	else
+	} else {
+		const struct policy_settings *s = settings();
+
+		d->mode = mode_of(slot, rs->policy, s);
 		d->verdict = d->mode == POLICY_MODE_BLOCK ? POLICY_VERDICT_DENY : POLICY_VERDICT_WOULD_DENY;
+		count(slot, d->word & POLICY_CELL_VALUE, d->verdict, d->pkt_len);
+		emit(t, d, sk, false, s);
+		return d->verdict;
+	}
 	count(slot, d->word & POLICY_CELL_VALUE, d->verdict, d->pkt_len);
-	if (d->verdict == POLICY_VERDICT_DENY || d->verdict == POLICY_VERDICT_WOULD_DENY)
-		emit(t, d, sk, false);
 	return d->verdict;
 }
 
@@ -540,6 +596,7 @@ static __always_inline void packet_tuple(struct pol_tuple *t, const struct parse
 	t->peer_port = in ? res->sport : res->dport;
 	t->local_port = in ? res->dport : res->sport;
 	t->port = bpf_ntohs(res->dport);
+	t->tcp_flags = res->tcp_flags;
 	if ((t->pk == POLICY_PK_ICMP || t->pk == POLICY_PK_ICMPV6) && !res->is_later_fragment &&
 	    is_echo(res->family, res->icmp_type))
 		t->peer_port = t->local_port = echo_id(data, data_end, res);
@@ -605,11 +662,18 @@ static __always_inline bool icmp_error_tuple(void *data, void *data_end,
 	return true;
 }
 
+/*
+ * The array answers for ifindex < POLICY_MAX_IFINDEX (an inlined lookup); NULL sends us to the
+ * hash. Written as two lookups one after the other: an if/else lets clang pick the map first
+ * and make one call with it, which the verifier cannot inline (a helper call per packet).
+ */
 static __always_inline const struct policy_sel *iface_sel(__u32 ifindex)
 {
-	if (ifindex < POLICY_MAX_IFINDEX)
-		return bpf_map_lookup_elem(&pol_ifaces, &ifindex);
-	return bpf_map_lookup_elem(&pol_ifaces_big, &ifindex);
+	const struct policy_sel *s = bpf_map_lookup_elem(&pol_ifaces, &ifindex);
+
+	if (!s)
+		s = bpf_map_lookup_elem(&pol_ifaces_big, &ifindex);
+	return s;
 }
 
 /*
@@ -647,7 +711,8 @@ int policy_tc_in(struct __sk_buff *skb)
 	if (!d.ctl)
 		return TC_ACT_UNSPEC;
 	slot = d.ctl & 1;
-	sel = iface_sel(skb->ifindex);
+	/* ingress_ifindex is a field of the skb; ifindex would go through skb->dev. */
+	sel = iface_sel(skb->ingress_ifindex);
 	rsi = sel ? sel->rs[slot & 1] : 0;
 	if (!rsi) {
 		STAT_INC(unselected);
@@ -664,7 +729,7 @@ int policy_tc_in(struct __sk_buff *skb)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	t.hook = POLICY_HOOK_TC_INGRESS;
-	d.ifindex = skb->ifindex;
+	d.ifindex = skb->ingress_ifindex;
 	d.pkt_len = skb->len;
 	if (res.reason != GUARD_REASON_NONE) {
 		STAT_INC(malformed);
@@ -683,7 +748,7 @@ int policy_tc_in(struct __sk_buff *skb)
 			/* An ICMP error about a flow of ours gets in as that flow's reply. */
 			if (icmp_error_tuple(data, data_end, &res, &q) && is_reply(&pol_flows_out, &q)) {
 				d.policy = rs->policy;
-				d.mode = mode_of(slot, rs->policy);
+				d.mode = mode_of(slot, rs->policy, settings());
 				d.verdict = POLICY_VERDICT_REPLY;
 				count(slot, d.word & POLICY_CELL_VALUE, d.verdict, d.pkt_len);
 				return TC_ACT_UNSPEC;
@@ -853,6 +918,7 @@ static __always_inline void remember_owner(struct bpf_sock *sk)
 static __always_inline int sock_addr_decide(struct bpf_sock_addr *ctx, __u8 hook, bool v6,
 					    bool sendmsg)
 {
+	const struct policy_settings *s;
 	struct pol_decision d = {};
 	struct pol_tuple t = {};
 	const struct policy_ruleset *rs;
@@ -912,12 +978,13 @@ static __always_inline int sock_addr_decide(struct bpf_sock_addr *ctx, __u8 hook
 	if (!(d.word & POLICY_CELL_FLAG))
 		return SK_PASS;
 	d.policy = rs->policy;
-	d.mode = mode_of(slot, rs->policy);
+	s = settings();
+	d.mode = mode_of(slot, rs->policy, s);
 	if (d.mode != POLICY_MODE_BLOCK || (sendmsg && is_reply(&pol_flows_in, &t)))
 		return SK_PASS;
 	d.verdict = POLICY_VERDICT_DENY;
 	count(slot, d.word & POLICY_CELL_VALUE, d.verdict, 0);
-	emit(&t, &d, ctx->sk, true);
+	emit(&t, &d, ctx->sk, true, s);
 	return SK_DROP;
 }
 

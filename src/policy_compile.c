@@ -3,11 +3,13 @@
  * The policy compiler (see policy_compile.h). Steps:
  *
  *   1. the rule table: per ruleset, deny rules, allow rules (file order), then the default;
- *   2. per family, the distinct peer prefixes with the rules naming them (no peers: the /0 of
- *      both families), sorted so that a prefix comes before the prefixes inside it;
+ *   2. per family, the distinct peer prefixes with the rules naming them, sorted so that a
+ *      prefix comes before the prefixes inside it;
  *   3. per prefix, the rules whose peers cover it (its own and those of every covering prefix);
  *   4. per ruleset and prefix, that set cut to the ruleset: an A record (shared by every prefix
- *      with the same set), holding per kind of packet the port -> rule table;
+ *      with the same set), holding per kind of packet the port -> rule table; and per ruleset
+ *      one more record for its rules without peers, which match every address (kept out of the
+ *      A records, which they would all swell);
  *   5. rows (policy_image_layout), once the kernel's prefix ids are known.
  *
  * Port tables: the winner per port is found over elementary intervals (the ports between two
@@ -379,12 +381,11 @@ static int collect_namings(struct compiler *c, int f, struct naming **out, size_
 	*n = 0;
 	for (uint32_t i = 0; i < img->n_rules; i++) {
 		const struct policy_rule *r = file_rule(c, i);
-		struct cidr any = { .family = f ? AF_INET6 : AF_INET };
 
 		if (!r)
 			continue;
-		for (size_t j = 0; j < (r->n_peers ? r->n_peers : 1); j++) {
-			const struct cidr *p = r->n_peers ? &r->peers[j] : &any;
+		for (size_t j = 0; j < r->n_peers; j++) {
+			const struct cidr *p = &r->peers[j];
 
 			if (fam(p->family) != f)
 				continue;
@@ -602,7 +603,33 @@ static uint32_t owner_at(const struct compiler *c, size_t nb, uint32_t p)
 	return c->owner[interval_of(c->bounds, nb, p)];
 }
 
-/* The pk entry for TCP or UDP: uniform k, or an l1 table of 256 blocks of 256 ports. */
+/*
+ * One port with its own list position and the same one everywhere else, both small: the entry
+ * says it all (POLICY_ENTRY_ONE_PORT), no table. The painted intervals are then at most three:
+ * [0, p), [p, p + 1), [p + 1, 65536), the outer ones (those present) with one owner.
+ */
+static bool one_port(const struct compiler *c, size_t nb, uint32_t *entry)
+{
+	uint32_t port, hit, miss;
+
+	for (size_t i = 0; i + 1 < nb; i++) {
+		if (c->bounds[i + 1] - c->bounds[i] != 1)
+			continue;
+		port = c->bounds[i];
+		hit = c->owner[i];
+		miss = c->owner[i ? 0 : 1];
+		for (size_t j = 0; j + 1 < nb; j++)
+			if (j != i && c->owner[j] != miss)
+				return false;
+		if (hit > POLICY_ENTRY_K_MAX || miss > POLICY_ENTRY_K_MAX || nb > 4)
+			return false;
+		*entry = POLICY_CELL_FLAG | POLICY_ENTRY_ONE_PORT | miss << 23 | hit << 16 | port;
+		return true;
+	}
+	return false;
+}
+
+/* The pk entry for TCP or UDP: uniform k, one port, or an l1 table of 256 blocks of 256 ports. */
 static int port_entry(struct compiler *c, const struct cand *cand, size_t n, uint32_t *entry)
 {
 	size_t nb = 2, intervals;
@@ -648,6 +675,8 @@ static int port_entry(struct compiler *c, const struct cand *cand, size_t n, uin
 		*entry = POLICY_CELL_FLAG | c->owner[0];
 		return 0;
 	}
+	if (one_port(c, nb, entry))
+		return 0;
 	for (uint32_t b = 0; b < POLICY_PORT_BLOCK; b++) {
 		uint32_t first = b * POLICY_PORT_BLOCK, last = first + POLICY_PORT_BLOCK - 1;
 
@@ -720,7 +749,20 @@ static int build_a(struct compiler *c, uint32_t rs, const uint32_t *rules, size_
 	free(cand);
 	if (err)
 		return err;
-	o = cells_append(img, POLICY_PK_COUNT + 1 + m);
+	/*
+	 * A record does not cross a 16-cell boundary when it fits in 16 cells, and starts on one
+	 * when it does not: the datapath then reads its port entry and (mostly) its rule word in
+	 * one map lookup (policy.h).
+	 */
+	{
+		size_t len = POLICY_PK_COUNT + 1 + m, at = img->n_cells % POLICY_CELLS_PER_GROUP;
+
+		if ((len <= POLICY_CELLS_PER_GROUP && at + len > POLICY_CELLS_PER_GROUP) ||
+		    (len > POLICY_CELLS_PER_GROUP && at))
+			if (cells_append(img, POLICY_CELLS_PER_GROUP - at) == NO_OFFSET)
+				return -ENOMEM;
+		o = cells_append(img, len);
+	}
 	if (o == NO_OFFSET)
 		return -ENOMEM;
 	memcpy(img->cells + o, entries, sizeof(entries));
@@ -758,6 +800,29 @@ static void slice(const struct u32v *v, uint32_t lo, uint32_t hi, const uint32_t
 	*n = b - a;
 }
 
+/* The record of the ruleset's rules without peers, in rank order. */
+static int build_any(struct compiler *c, uint32_t r)
+{
+	struct policy_image_rs *rs = &c->img->rs[r];
+	uint32_t *rules = calloc(rs->n_rules, sizeof(*rules)), off;
+	size_t m = 0;
+	int err;
+
+	if (!rules)
+		return -ENOMEM;
+	for (uint32_t i = rs->first_rule; i + 1 < rs->first_rule + rs->n_rules; i++)
+		if (!file_rule(c, i)->n_peers)
+			rules[m++] = i;
+	err = build_a(c, r, rules, m, &off);
+	free(rules);
+	if (err)
+		return err;
+	/* Its entries go into the ruleset record itself (policy.h), its list stays in the cells. */
+	memcpy(rs->rec.any_pk, c->img->cells + off, sizeof(rs->rec.any_pk));
+	rs->rec.any_list = off + POLICY_PK_COUNT;
+	return 0;
+}
+
 static int build_classes(struct compiler *c)
 {
 	struct policy_image *img = c->img;
@@ -765,10 +830,11 @@ static int build_classes(struct compiler *c)
 	for (uint32_t r = 0; r < img->n_rs; r++) {
 		struct policy_image_rs *rs = &img->rs[r];
 		uint32_t lo = rs->first_rule, hi = rs->first_rule + rs->n_rules - 1;
+		int err = build_any(c, r);
 
+		if (err)
+			return err;
 		for (int f = 0; f < 2; f++) {
-			int err;
-
 			rs->class_a[f] = calloc(c->n_pfx[f] + 1, sizeof(uint32_t));
 			if (!rs->class_a[f])
 				return -ENOMEM;
@@ -898,18 +964,14 @@ static uint32_t cell_at(const uint32_t *cells, size_t n, uint64_t i)
 	return i < n ? cells[i] : 0;
 }
 
-uint32_t policy_cells_decide(const uint32_t *cells, size_t n_cells, const struct policy_ruleset *rs,
-			     int family, uint32_t klass, uint8_t proto, uint16_t port)
+static uint32_t walk_entry(const uint32_t *cells, size_t n_cells, uint32_t e, uint32_t list,
+			   uint32_t dflt, uint16_t port)
 {
-	uint32_t row = family == AF_INET ? rs->row4 : rs->row6, a, e, k, l;
-	enum policy_pk pk = policy_packet_kind(family, proto);
+	uint32_t k, l;
 
-	if (row & POLICY_CELL_FLAG)
-		a = row & POLICY_CELL_VALUE;
-	else
-		a = cell_at(cells, n_cells, (uint64_t)row + klass);
-	e = cell_at(cells, n_cells, (uint64_t)a + pk);
-	if (e & POLICY_CELL_FLAG) {
+	if ((e & (POLICY_CELL_FLAG | POLICY_ENTRY_ONE_PORT)) == (POLICY_CELL_FLAG | POLICY_ENTRY_ONE_PORT)) {
+		k = port == (e & 0xffff) ? (e >> 16) & POLICY_ENTRY_K_MAX : (e >> 23) & POLICY_ENTRY_K_MAX;
+	} else if (e & POLICY_CELL_FLAG) {
 		k = e & POLICY_CELL_VALUE;
 	} else {
 		l = cell_at(cells, n_cells, (uint64_t)e + (port >> 8));
@@ -918,7 +980,23 @@ uint32_t policy_cells_decide(const uint32_t *cells, size_t n_cells, const struct
 		else
 			k = l;
 	}
-	return cell_at(cells, n_cells, (uint64_t)a + POLICY_PK_COUNT + k);
+	return k ? cell_at(cells, n_cells, (uint64_t)list + k) : dflt;
+}
+
+uint32_t policy_cells_decide(const uint32_t *cells, size_t n_cells, const struct policy_ruleset *rs,
+			     int family, uint32_t klass, uint8_t proto, uint16_t port)
+{
+	uint32_t row = family == AF_INET ? rs->row4 : rs->row6, a, wa, wr;
+	enum policy_pk pk = policy_packet_kind(family, proto);
+
+	if (row & POLICY_CELL_FLAG)
+		a = row & POLICY_CELL_VALUE;
+	else
+		a = cell_at(cells, n_cells, (uint64_t)row + klass);
+	wa = walk_entry(cells, n_cells, cell_at(cells, n_cells, (uint64_t)a + pk), a + POLICY_PK_COUNT,
+			rs->default_word, port);
+	wr = walk_entry(cells, n_cells, rs->any_pk[pk], rs->any_list, rs->default_word, port);
+	return (wa & POLICY_CELL_VALUE) <= (wr & POLICY_CELL_VALUE) ? wa : wr;
 }
 
 static bool addr_in(const struct cidr *c, int family, const uint8_t *addr)

@@ -25,7 +25,11 @@ static const char *const table_names[POLICY_SLOTS][2] = {
 	{ "pol_a4", "pol_a6" },
 	{ "pol_b4", "pol_b6" },
 };
-#define TABLE_L1_BITS 16
+/*
+ * First-level bits (bpf/policy.bpf.c PREFIX_TABLE()): IPv4 20 (4 MiB a table), so that a /32
+ * costs three node reads at most; IPv6 16 (256 KiB).
+ */
+static const unsigned table_l1_bits[2] = { 20, 16 };
 
 static const char *const policy_maps[] = {
 	"pol_ctl", "pol_settings", "pol_ifaces", "pol_ifaces_big", "pol_cgroups", "pol_cgcache",
@@ -232,7 +236,7 @@ static int table_maps(const struct policy_kern *k, unsigned slot, int f, struct 
 	char name[32];
 
 	m->family = f ? AF_INET6 : AF_INET;
-	m->l1_bits = TABLE_L1_BITS;
+	m->l1_bits = table_l1_bits[f];
 	snprintf(name, sizeof(name), "%s_l1", table_names[slot][f]);
 	m->l1_fd = map_fd(k, name);
 	snprintf(name, sizeof(name), "%s_nodes", table_names[slot][f]);

@@ -18,9 +18,14 @@
  *   A.pk[kind of packet] --uniform, or--> l1[port >> 8] --uniform, or--> leaf[port & 255] --> k
  *   A.list[k]                                           --> rule word (k = 0: the default)
  *
+ * and the same port walk over the ruleset's own entries for its rules without peers (they match
+ * every address, so they are kept out of the A records, which would otherwise all carry them);
+ * of the two words, the lower rule index wins. Rule indices are ranks (deny rules before allow
+ * rules, then file order, the default last), so that is the rule the file says decides.
+ *
  * All of it in pol_cells, an array of 32-bit cells (16 to a map value), so every step is an
- * array read the verifier inlines. The agent works out, at compile time, which rule wins for
- * every (address class, port) pair: deny rules before allow rules, then file order.
+ * array read the verifier inlines. Port tables hold list positions k, not rules, so records with
+ * the same pattern of ports share them.
  */
 #ifndef AEGIS_POLICY_H
 #define AEGIS_POLICY_H
@@ -42,6 +47,13 @@
 /* Rule words and cell flags. */
 #define POLICY_CELL_FLAG 0x80000000u	/* pk entry: uniform k; l1 cell: leaf offset; word: deny */
 #define POLICY_CELL_VALUE 0x7fffffffu
+/*
+ * A pk entry with POLICY_CELL_FLAG and POLICY_ENTRY_ONE_PORT: one port (bits 0..15) has list
+ * position k_hit (bits 16..22), every other port k_miss (bits 23..29). The most common record
+ * (one rule on one port for a peer) then needs no port table at all.
+ */
+#define POLICY_ENTRY_ONE_PORT 0x40000000u
+#define POLICY_ENTRY_K_MAX 0x7fu
 #define POLICY_CELLS_PER_GROUP 16
 #define POLICY_PORT_BLOCK 256		/* ports per l1 cell; an l1 table has 256 cells */
 
@@ -144,8 +156,15 @@ struct policy_ruleset {
 	 */
 	__u32 row4;
 	__u32 row6;
-	__u32 default_word;	/* rule word for a malformed packet */
-	__u32 __pad[3];
+	__u32 default_word;	/* rule word of the default (also for a malformed packet) */
+	/*
+	 * The ruleset's rules without peers, as an A record kept here, so that a ruleset without
+	 * such rules costs no cell read: their port entry per kind of packet, and where their list
+	 * is (list[k] at cell any_list + k; k = 0 is the default, read from default_word).
+	 */
+	__u32 any_list;
+	__u32 any_pk[POLICY_PK_COUNT];
+	__u32 __pad[5];
 };
 
 /* pol_counters (PERCPU_ARRAY) [slot * caps.rules + rule]: packets = the four outcomes summed. */
@@ -171,6 +190,12 @@ struct policy_stats {
 	/* The per-CPU token bucket of events (GUARD_RL_SCALE per event). */
 	__u64 ev_tokens;
 	__u64 ev_last_ns;
+	/*
+	 * bpf_ktime_get_coarse_ns() cached for the jiffy it was read in: a packet then pays an
+	 * inlined jiffies load, not a helper call (as the guard does, bpf/guard.bpf.c).
+	 */
+	__u64 clock_jiffies;
+	__u64 clock_ns;
 };
 
 /*
@@ -237,9 +262,9 @@ _Static_assert(sizeof(struct policy_caps) == 16, "policy_caps layout");
 _Static_assert(sizeof(struct policy_settings) == 40, "policy_settings layout");
 _Static_assert(sizeof(struct policy_sel) == 8, "policy_sel layout");
 _Static_assert(sizeof(struct policy_cgcache) == 16, "policy_cgcache layout");
-_Static_assert(sizeof(struct policy_ruleset) == 32, "policy_ruleset layout");
+_Static_assert(sizeof(struct policy_ruleset) == 64, "policy_ruleset layout");
 _Static_assert(sizeof(struct policy_counters) == 48, "policy_counters layout");
-_Static_assert(sizeof(struct policy_stats) == 80, "policy_stats layout");
+_Static_assert(sizeof(struct policy_stats) == 96, "policy_stats layout");
 _Static_assert(sizeof(struct policy_flow_key) == 24, "policy_flow_key layout");
 _Static_assert(sizeof(struct policy_flow) == 8, "policy_flow layout");
 _Static_assert(sizeof(struct policy_owner) == 24, "policy_owner layout");

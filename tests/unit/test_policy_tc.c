@@ -101,9 +101,12 @@ out:
 	return ok;
 }
 
+/* As the packet arrived on lo: TC ingress keys on the skb's ingress ifindex. */
 static int run(int prog, const struct pkt *p, size_t len)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->buf, .data_size_in = (uint32_t)len);
+	struct __sk_buff ctx = { .ingress_ifindex = 1 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->buf, .data_size_in = (uint32_t)len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
 
 	if (bpf_prog_test_run_opts(prog, &o))
 		return -1000 - errno;
@@ -334,13 +337,17 @@ TEST(policy_tc_replies)
 	ASSERT_EQ(run(f.tc_out, &p, p.len), TC_ACT_UNSPEC, "the egress program only records");
 	before = rule_counters(&f, 0, R_DEFAULT);
 	build(&p, P_TCP4, "192.0.2.7", "10.9.9.9", 443, 40000);
+	ASSERT_EQ(run(f.tc_in, &p, p.len), TC_ACT_SHOT, "a SYN is no reply: it opens a connection");
+	p.buf[14 + 20 + 13] = 0x12;	/* SYN+ACK */
 	ASSERT_EQ(run(f.tc_in, &p, p.len), TC_ACT_UNSPEC, "after: the reply gets in");
 	after = rule_counters(&f, 0, R_DEFAULT);
 	ASSERT_EQ(after.replies - before.replies, 1, "counted as a reply of the default's");
-	ASSERT_EQ(after.denied - before.denied, 0, "not as denied");
+	ASSERT_EQ(after.denied - before.denied, 1, "the SYN as denied");
 	build(&p, P_TCP4, "192.0.2.7", "10.9.9.9", 443, 40001);
+	p.buf[14 + 20 + 13] = 0x10;	/* ACK */
 	ASSERT_EQ(run(f.tc_in, &p, p.len), TC_ACT_SHOT, "another local port is no reply");
 	build(&p, P_TCP4, "192.0.2.8", "10.9.9.9", 443, 40000);
+	p.buf[14 + 20 + 13] = 0x10;
 	ASSERT_EQ(run(f.tc_in, &p, p.len), TC_ACT_SHOT, "another peer is no reply");
 
 	/* IPv6: a router's "packet too big" about a flow of ours gets in (path MTU discovery). */
