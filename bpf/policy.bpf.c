@@ -239,10 +239,19 @@ static __always_inline __u32 walk_entry(__u32 base, __u32 e, const struct pol_tu
 						 (e >> 23) & POLICY_ENTRY_K_MAX;
 	if (e & POLICY_CELL_FLAG)
 		return e & POLICY_CELL_VALUE;
-	l = cell(base + e + (t->port >> 8));
+	if (e & POLICY_ENTRY_ONE_RANGE) {
+		__u32 at = base + (e & POLICY_ENTRY_OFFSET), range = cell(at), ks = cell(at + 1);
+
+		return t->port >= (range & 0xffff) && t->port <= range >> 16 ? ks & 0xffff : ks >> 16;
+	}
+	/* Three levels (policy.h); a cell with the flag holds k for its whole block. */
+	l = cell(base + e + (t->port >> 12));
 	if (l & POLICY_CELL_FLAG)
-		return cell(base + (l & POLICY_CELL_VALUE) + (t->port & (POLICY_PORT_BLOCK - 1)));
-	return l;
+		return l & POLICY_CELL_VALUE;
+	l = cell(base + l + ((t->port >> 8) & (POLICY_PORT_FANOUT - 1)));
+	if (l & POLICY_CELL_FLAG)
+		return l & POLICY_CELL_VALUE;
+	return cell(base + l + (t->port & (POLICY_PORT_LEAF - 1)));
 }
 
 /*

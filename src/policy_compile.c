@@ -15,7 +15,7 @@
  * Port tables: the winner per port is found over elementary intervals (the ports between two
  * range boundaries of the candidates), each given to the first candidate covering it; a
  * union-find "next unassigned interval" keeps that linear however the ranges overlap. Identical
- * A records, l1 tables and leaves are stored once.
+ * A records and port tables are stored once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -604,36 +604,69 @@ static uint32_t owner_at(const struct compiler *c, size_t nb, uint32_t p)
 }
 
 /*
- * One port with its own list position and the same one everywhere else, both small: the entry
- * says it all (POLICY_ENTRY_ONE_PORT), no table. The painted intervals are then at most three:
- * [0, p), [p, p + 1), [p + 1, 65536), the outer ones (those present) with one owner.
+ * One port range with its own list position and the same one on both sides: a one-port entry
+ * (no cell) or a one-range entry (two cells, shared by the records with the same range). The
+ * painted intervals are then at most three, the outer ones (those present) with one owner.
  */
-static bool one_port(const struct compiler *c, size_t nb, uint32_t *entry)
+static int one_range(struct compiler *c, size_t nb, uint32_t *entry)
 {
-	uint32_t port, hit, miss;
+	uint32_t hit, miss, lo, hi, v[2];
+	size_t in;
 
-	for (size_t i = 0; i + 1 < nb; i++) {
-		if (c->bounds[i + 1] - c->bounds[i] != 1)
-			continue;
-		port = c->bounds[i];
-		hit = c->owner[i];
-		miss = c->owner[i ? 0 : 1];
-		for (size_t j = 0; j + 1 < nb; j++)
-			if (j != i && c->owner[j] != miss)
-				return false;
-		if (hit > POLICY_ENTRY_K_MAX || miss > POLICY_ENTRY_K_MAX || nb > 4)
-			return false;
-		*entry = POLICY_CELL_FLAG | POLICY_ENTRY_ONE_PORT | miss << 23 | hit << 16 | port;
-		return true;
+	if (nb > 4)
+		return 1;
+	/* The inner interval: the middle one of three, or the one whose owner differs. */
+	in = nb == 4 ? 1 : c->owner[0] ? 0 : 1;
+	hit = c->owner[in];
+	miss = c->owner[in ? 0 : 1];
+	for (size_t j = 0; j + 1 < nb; j++)
+		if (j != in && c->owner[j] != miss)
+			return 1;
+	lo = c->bounds[in];
+	hi = c->bounds[in + 1] - 1;
+	if (lo == hi && hit <= POLICY_ENTRY_K_MAX && miss <= POLICY_ENTRY_K_MAX) {
+		*entry = POLICY_CELL_FLAG | POLICY_ENTRY_ONE_PORT | miss << 23 | hit << 16 | lo;
+		return 0;
 	}
-	return false;
+	if (hit > 0xffff || miss > 0xffff)
+		return 1;
+	v[0] = lo | hi << 16;
+	v[1] = hit | miss << 16;
+	*entry = store_table(c, v, 2);
+	if (*entry == NO_OFFSET)
+		return -ENOMEM;
+	*entry |= POLICY_ENTRY_ONE_RANGE;
+	return 0;
 }
 
-/* The pk entry for TCP or UDP: uniform k, one port, or an l1 table of 256 blocks of 256 ports. */
+/*
+ * The cell for ports [first, first + 16^level * 256): FLAG | k when one list position has them
+ * all, else the offset of the table one level down (16 cells for levels 2 and 1, 256 for the
+ * leaf, level 0), stored once however many records share it.
+ */
+static uint32_t port_table(struct compiler *c, size_t nb, uint32_t first, int level)
+{
+	uint32_t span = POLICY_PORT_LEAF << (4 * level), v[POLICY_PORT_LEAF];
+	size_t n = level ? POLICY_PORT_FANOUT : POLICY_PORT_LEAF;
+
+	if (interval_of(c->bounds, nb, first) == interval_of(c->bounds, nb, first + span - 1))
+		return POLICY_CELL_FLAG | owner_at(c, nb, first);
+	for (size_t i = 0; i < n; i++) {
+		if (!level) {
+			v[i] = owner_at(c, nb, first + (uint32_t)i);
+			continue;
+		}
+		v[i] = port_table(c, nb, first + (uint32_t)i * (span / POLICY_PORT_FANOUT), level - 1);
+		if (v[i] == NO_OFFSET)
+			return NO_OFFSET;
+	}
+	return store_table(c, v, n);
+}
+
+/* The pk entry for TCP or UDP: uniform k, one port or range, or a three-level port table. */
 static int port_entry(struct compiler *c, const struct cand *cand, size_t n, uint32_t *entry)
 {
 	size_t nb = 2, intervals;
-	uint32_t l1[POLICY_PORT_BLOCK], leaf[POLICY_PORT_BLOCK];
 	bool uniform;
 	int err;
 
@@ -675,23 +708,11 @@ static int port_entry(struct compiler *c, const struct cand *cand, size_t n, uin
 		*entry = POLICY_CELL_FLAG | c->owner[0];
 		return 0;
 	}
-	if (one_port(c, nb, entry))
-		return 0;
-	for (uint32_t b = 0; b < POLICY_PORT_BLOCK; b++) {
-		uint32_t first = b * POLICY_PORT_BLOCK, last = first + POLICY_PORT_BLOCK - 1;
-
-		if (interval_of(c->bounds, nb, first) == interval_of(c->bounds, nb, last)) {
-			l1[b] = owner_at(c, nb, first);
-			continue;
-		}
-		for (uint32_t p = 0; p < POLICY_PORT_BLOCK; p++)
-			leaf[p] = owner_at(c, nb, first + p);
-		l1[b] = store_table(c, leaf, POLICY_PORT_BLOCK);
-		if (l1[b] == NO_OFFSET)
-			return -ENOMEM;
-		l1[b] |= POLICY_CELL_FLAG;
-	}
-	*entry = store_table(c, l1, POLICY_PORT_BLOCK);
+	err = one_range(c, nb, entry);
+	if (err <= 0)
+		return err;
+	/* Not uniform: the top level is a table, never a flag. */
+	*entry = port_table(c, nb, 0, 2);
 	return *entry == NO_OFFSET ? -ENOMEM : 0;
 }
 
@@ -973,12 +994,19 @@ static uint32_t walk_entry(const uint32_t *cells, size_t n_cells, uint32_t e, ui
 		k = port == (e & 0xffff) ? (e >> 16) & POLICY_ENTRY_K_MAX : (e >> 23) & POLICY_ENTRY_K_MAX;
 	} else if (e & POLICY_CELL_FLAG) {
 		k = e & POLICY_CELL_VALUE;
+	} else if (e & POLICY_ENTRY_ONE_RANGE) {
+		uint64_t at = e & POLICY_ENTRY_OFFSET;
+		uint32_t range = cell_at(cells, n_cells, at), ks = cell_at(cells, n_cells, at + 1);
+
+		k = port >= (range & 0xffff) && port <= range >> 16 ? ks & 0xffff : ks >> 16;
 	} else {
-		l = cell_at(cells, n_cells, (uint64_t)e + (port >> 8));
-		if (l & POLICY_CELL_FLAG)
-			k = cell_at(cells, n_cells, (uint64_t)(l & POLICY_CELL_VALUE) + (port & 255));
-		else
-			k = l;
+		/* Three levels of 16, 16 and 256 cells; FLAG | k ends the walk early. */
+		l = cell_at(cells, n_cells, (uint64_t)e + (port >> 12));
+		if (!(l & POLICY_CELL_FLAG))
+			l = cell_at(cells, n_cells, (uint64_t)l + ((port >> 8) & 15));
+		if (!(l & POLICY_CELL_FLAG))
+			l = POLICY_CELL_FLAG | cell_at(cells, n_cells, (uint64_t)l + (port & 255));
+		k = l & POLICY_CELL_VALUE;
 	}
 	return k ? cell_at(cells, n_cells, (uint64_t)list + k) : dflt;
 }

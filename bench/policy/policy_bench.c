@@ -90,7 +90,7 @@ static void gen(FILE *f, unsigned n, const char *dir)
 		const char *colon = strrchr(opt.allow[i], ':');
 
 		snprintf(addr, sizeof(addr), "%.*s", (int)(colon - opt.allow[i]), opt.allow[i]);
-		fprintf(f, "      - {direction: %s, action: allow, protocol: tcp, ports: [%s], %s: [\"%s\"]}\n",
+		fprintf(f, "      - {direction: %s, action: allow, ports: [%s], %s: [\"%s\"]}\n",
 			dir, colon + 1, peer_word, addr);
 		n--;
 	}

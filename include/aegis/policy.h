@@ -15,8 +15,11 @@
  *   peer address --prefix table (slot's pol_a4/pol_b4, pol_a6/pol_b6)--> class C (0: no prefix)
  *   ruleset row[C]                                      --> A: the rules of the ruleset whose
  *                                                           peers cover the address, as a record
- *   A.pk[kind of packet] --uniform, or--> l1[port >> 8] --uniform, or--> leaf[port & 255] --> k
+ *   A.pk[kind of packet] --uniform, one port, one range, or--> port table --> k
  *   A.list[k]                                           --> rule word (k = 0: the default)
+ *
+ * A port table has three levels: l2[port >> 12] -> l1[(port >> 8) & 15] -> leaf[port & 255];
+ * a cell with POLICY_CELL_FLAG holds k for its whole block, else the offset of the next level.
  *
  * and the same port walk over the ruleset's own entries for its rules without peers (they match
  * every address, so they are kept out of the A records, which would otherwise all carry them);
@@ -45,7 +48,7 @@
 #define POLICY_EVENTS_PER_SEC_DEFAULT 1000
 
 /* Rule words and cell flags. */
-#define POLICY_CELL_FLAG 0x80000000u	/* pk entry: uniform k; l1 cell: leaf offset; word: deny */
+#define POLICY_CELL_FLAG 0x80000000u	/* entry or table cell: k follows; rule word: deny */
 #define POLICY_CELL_VALUE 0x7fffffffu
 /*
  * A pk entry with POLICY_CELL_FLAG and POLICY_ENTRY_ONE_PORT: one port (bits 0..15) has list
@@ -54,8 +57,16 @@
  */
 #define POLICY_ENTRY_ONE_PORT 0x40000000u
 #define POLICY_ENTRY_K_MAX 0x7fu
+/*
+ * A pk entry with POLICY_ENTRY_ONE_RANGE and not POLICY_CELL_FLAG: one port range has k_hit,
+ * every other port k_miss, in the two cells at the offset in bits 0..29: [lo | hi << 16],
+ * [k_hit | k_miss << 16]. Without it, every rule with its own range would need its own tables.
+ */
+#define POLICY_ENTRY_ONE_RANGE 0x40000000u
+#define POLICY_ENTRY_OFFSET 0x3fffffffu
 #define POLICY_CELLS_PER_GROUP 16
-#define POLICY_PORT_BLOCK 256		/* ports per l1 cell; an l1 table has 256 cells */
+#define POLICY_PORT_FANOUT 16		/* cells of a port table's upper two levels */
+#define POLICY_PORT_LEAF 256		/* cells of a leaf: one per port */
 
 /* Kinds of packet, by L4 protocol: the index into an A record's pk entries. */
 #define POLICY_PKS(X)            \
