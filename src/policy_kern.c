@@ -600,23 +600,48 @@ int policy_kern_write(struct policy_kern *k, unsigned slot, struct policy_image 
 
 /* ---- reading back ------------------------------------------------------------------------ */
 
-/* The cells of a slot as the kernel returns them through the syscall, not our mapping. */
+/*
+ * The cells of a slot as the kernel returns them through the syscall, not our mapping: in
+ * batches (BPF_MAP_LOOKUP_BATCH walks the array from the key after in_batch).
+ */
 static int read_cells(struct policy_kern *k, unsigned slot, size_t n, uint32_t **out)
 {
 	int fd = map_fd(k, "pol_cells");
-	size_t groups = (n + POLICY_CELLS_PER_GROUP - 1) / POLICY_CELLS_PER_GROUP;
-	uint32_t first = slot * k->caps.cell_groups;
+	size_t groups = (n + POLICY_CELLS_PER_GROUP - 1) / POLICY_CELLS_PER_GROUP, done = 0;
+	uint32_t first = slot * k->caps.cell_groups, prev = first - 1, next;
 	struct policy_cells *buf = calloc(groups + 1, sizeof(*buf));
+	uint32_t *keys = calloc(groups + 1, sizeof(*keys));
+	int err = 0;
 
-	if (!buf)
+	if (!buf || !keys) {
+		free(buf);
+		free(keys);
 		return -ENOMEM;
-	for (size_t g = 0; g < groups; g++) {
-		uint32_t key = first + (uint32_t)g;
+	}
+	while (done < groups) {
+		uint32_t count = (uint32_t)(groups - done);
 
-		if (bpf_map_lookup_elem(fd, &key, &buf[g])) {
-			free(buf);
-			return -errno;
+		if (bpf_map_lookup_batch(fd, first ? &prev : (done ? &prev : NULL), &next, keys + done,
+					 buf + done, &count, NULL) && errno != ENOENT) {
+			err = -errno;
+			break;
 		}
+		if (!count) {
+			err = -EIO;
+			break;
+		}
+		for (uint32_t i = 0; i < count; i++)
+			if (keys[done + i] != first + done + i)
+				err = -EIO;
+		done += count;
+		prev = next;
+		if (err)
+			break;
+	}
+	free(keys);
+	if (err) {
+		free(buf);
+		return err;
 	}
 	*out = (uint32_t *)buf;
 	return 0;
@@ -688,7 +713,15 @@ static int verify_samples(struct policy_kern *k, unsigned slot, const struct pol
 {
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, 47 };
 	static const uint16_t ports[] = { 0, 1, 22, 53, 80, 443, 1024, 8080, 65535 };
-	size_t budget = 4096, per = img->n_rs ? budget / img->n_rs + 1 : 0;
+	/*
+	 * The file read rule by rule costs a pass over the ruleset's rules per sample: a budget of
+	 * some two million rule checks, 4096 samples at most, 64 at least per ruleset.
+	 */
+	size_t budget = img->n_rules ? 2000000 / img->n_rules : 4096, per;
+
+	budget = budget > 4096 ? 4096 : budget;
+	per = img->n_rs ? budget / img->n_rs + 1 : 0;
+	per = per < 64 ? 64 : per;
 
 	for (uint32_t rs = 0; rs < img->n_rs; rs++) {
 		for (size_t s = 0; s < per; s++) {
