@@ -28,6 +28,7 @@
 #include "cli.h"
 #include "config.h"
 #include "events.h"
+#include "iface.h"
 #include "log.h"
 #include "module.h"
 #include "mounts.h"
@@ -557,8 +558,9 @@ static int parse_args(int argc, char **argv, bool *cleanup, char **level)
 			*level = optarg;
 			break;
 		case 'i':
-			if (strlen(optarg) >= IF_NAMESIZE || !*optarg || strchr(optarg, '/')) {
-				fprintf(stderr, "aegis agent: --iface '%s' is not an interface name\n", optarg);
+			if (!*optarg || iface_name_problem(optarg)) {
+				fprintf(stderr, "aegis agent: --iface '%s' %s\n", optarg,
+					*optarg ? iface_name_problem(optarg) : "is empty");
 				return EXIT_USAGE;
 			}
 			v = realloc(overrides.ifaces, (overrides.n_ifaces + 1) * sizeof(*v));

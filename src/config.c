@@ -18,6 +18,7 @@
 #include "aegis/guard.h"
 #include "cli.h"
 #include "config.h"
+#include "iface.h"
 #include "util.h"
 #include "yamldoc.h"
 
@@ -609,19 +610,6 @@ static const char *list_item(struct parser *p, const yaml_node_t *v, ssize_t i, 
 	return get_str(p, *item, ikey);
 }
 
-/* The kernel's dev_valid_name(), so that a name we accept can exist. */
-static const char *iface_problem(const char *s)
-{
-	if (strlen(s) >= IF_NAMESIZE)
-		return "is longer than 15 characters";
-	if (streq(s, ".") || streq(s, ".."))
-		return "is not a valid interface name";
-	for (const char *c = s; *c; c++)
-		if (*c == '/' || *c == ':' || isspace((unsigned char)*c))
-			return "contains '/', ':' or whitespace";
-	return NULL;
-}
-
 static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
 		       const char *key)
 {
@@ -648,7 +636,7 @@ static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_no
 
 		if (!s)
 			continue;
-		why = iface_problem(s);
+		why = iface_name_problem(s);
 		if (why) {
 			perr(p, item, ikey, "interface name '%s' %s", s, why);
 			continue;

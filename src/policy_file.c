@@ -9,6 +9,7 @@
 
 #include "aegis/policy.h"
 #include "policy_file.h"
+#include "iface.h"
 #include "util.h"
 #include "yamldoc.h"
 
@@ -410,19 +411,6 @@ static void parse_rule(struct pparser *p, const yaml_node_t *n, const char *key,
 
 /* ---- policies ---------------------------------------------------------------------------- */
 
-/* The kernel's dev_valid_name(), so that a name we accept can exist. */
-static const char *iface_problem(const char *s)
-{
-	if (strlen(s) >= IF_NAMESIZE)
-		return "is longer than 15 characters";
-	if (streq(s, ".") || streq(s, ".."))
-		return "is not a valid interface name";
-	for (const char *c = s; *c; c++)
-		if (*c == '/' || *c == ':' || isspace((unsigned char)*c))
-			return "contains '/', ':' or whitespace";
-	return NULL;
-}
-
 static const char *cgroup_problem(const char *s)
 {
 	const char *c = s;
@@ -465,7 +453,7 @@ static void parse_names(struct pparser *p, const yaml_node_t *v, const char *key
 		s = item_str(p, it, ikey);
 		if (!s)
 			continue;
-		why = ifaces ? iface_problem(s) : cgroup_problem(s);
+		why = ifaces ? iface_name_problem(s) : cgroup_problem(s);
 		if (why) {
 			perr(p, it, ikey, "%s '%s' %s", ifaces ? "interface name" : "cgroup path", s, why);
 			continue;
