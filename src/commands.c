@@ -321,13 +321,16 @@ int cmd_top(int argc, char **argv)
 	} else {
 		if (json_string_value(json_object_get(r, "note")))
 			printf("note: %s\n", jstr(r, "note"));
-		printf("%-40s %-8s %-12s %-14s %-14s %-12s %s\n", "SOURCE", "CLASS", "PKT/S", "BYTES/S", "PACKETS",
-		       "OVER LIMIT", "NOW");
+		printf("over the last %.1f s, sampling 1 in %lld packets; %lld sources tracked\n",
+		       json_real_value(json_object_get(r, "window_seconds")), jint(r, "sample_every"),
+		       jint(r, "tracked"));
+		printf("%-40s %-10s %-12s %-10s %-10s %-10s %-12s %s\n", "SOURCE", "PKT/S", "BYTES/S", "PASSED/S",
+		       "DROPPED/S", "WOULD/S", "PACKETS", "OVER LIMIT");
 		json_array_foreach(json_object_get(r, "sources"), i, e)
-			printf("%-40s %-8s %-12lld %-14lld %-14lld %-12lld %s\n", jstr(e, "source"), jstr(e, "class"),
-			       jint(e, "rate_pps"), jint(e, "rate_bps"), jint(e, "packets"),
-			       jint(e, "over_limit_packets"),
-			       json_is_true(json_object_get(e, "over_limit_now")) ? "over" : "");
+			printf("%-40s %-10lld %-12lld %-10lld %-10lld %-10lld %-12lld %lld%s\n", jstr(e, "source"),
+			       jint(e, "pps"), jint(e, "bps"), jint(e, "passed_pps"), jint(e, "dropped_pps"),
+			       jint(e, "would_drop_pps"), jint(e, "packets"), jint(e, "over_limit_packets"),
+			       json_is_true(json_object_get(e, "over_limit_now")) ? " (now)" : "");
 	}
 	json_decref(r);
 	return 0;

@@ -28,7 +28,7 @@ static const char *const guard_maps[] = {
 	"block_v4_l1", "block_v4_nodes", "block_v4_rules",
 	"block_v6_l1", "block_v6_nodes", "block_v6_rules",
 	"guard_block_scoped_v4", "guard_block_scoped_v6", "guard_rl_limits", "guard_rl_state",
-	"guard_events", "guard_cpu_state", NULL,
+	"guard_events", "guard_cpu_state", "guard_top", NULL,
 };
 
 static const void *guard_elf_bytes(size_t *len)
@@ -484,6 +484,7 @@ static int write_settings(struct guard *g, const struct aegis_config *cfg)
 		.sample_every = cfg->sample_every,
 		.sample_max_per_sec = cfg->sample_max_per_sec,
 		.sample_burst = cfg->sample_burst,
+		.top_every = cfg->top_every,
 	};
 	uint32_t key = 0;
 

@@ -16,6 +16,7 @@
 #include "guard_rl.h"
 #include "lists.h"
 #include "log.h"
+#include "guard_top.h"
 #include "module.h"
 #include "util.h"
 
@@ -23,6 +24,7 @@ static struct {
 	struct guard guard;
 	struct lists lists;		/* the decision store, applied to the guard */
 	struct guard_events_ctx drops;	/* sampled drop records */
+	struct guard_top_view top;	/* `aegis top` */
 } G;
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -55,6 +57,7 @@ static int guard_mod_reconfigure(const struct aegis_config *old, const struct ae
 static void guard_mod_stop(const struct aegis_config *cfg, bool detach)
 {
 	guard_events_close(&G.drops);
+	guard_top_free(&G.top);
 	lists_stop(&G.lists);
 	guard_stop(&G.guard, cfg, detach);
 }
@@ -62,6 +65,7 @@ static void guard_mod_stop(const struct aegis_config *cfg, bool detach)
 static void guard_mod_tick(const struct aegis_config *cfg)
 {
 	guard_rl_scan(&G.guard, &G.lists, cfg);
+	guard_top_tick(&G.top, &G.guard);
 	lists_tick(&G.lists);
 }
 
@@ -403,7 +407,7 @@ static void get_top(struct api_request *req, struct api_response *resp)
 
 	if (!api_query_u64(req, "n", 100000, &n, resp))
 		return;
-	resp->json = guard_rl_top(&G.guard, &agent.cfg, (size_t)n);
+	resp->json = guard_top_json(&G.top, &G.guard, &agent.cfg, (size_t)n);
 }
 
 /* Entries per list, family and scope, from the decision store (no map walk at a million). */

@@ -45,7 +45,10 @@ check "the pcap of drop samples opens in tcpdump" bash -c "tcpdump -nn -r '$TMP/
 # kill -9 under flood: the blocks hold and nothing leaks through.
 in_cli python3 "$FLOOD" "$ADDR_CLI" "$ADDR_SRV" 9999 4 3000 >/dev/null &
 flood=$!
-sleep 1
+sleep 1.5
+# top samples 1 in 32 packets: the blocked flood shows as dropped, in the hundreds a second.
+jcheck "top shows the blocked flood as dropped traffic, by source" \
+	".sample_every == 32 and .sources[0].source == \"$ADDR_CLI/32\" and .sources[0].dropped_pps > 500 and .sources[0].passed_pps == 0" top --json
 stop_agent_kill
 before=$(percpu_u64_sum "$PIN_ROOT/guard/maps/guard_counters" 1 16)
 sleep 1
