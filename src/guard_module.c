@@ -268,6 +268,22 @@ static bool parse_scope_fields(json_t *body, struct decision_scope *sc, struct a
 	return true;
 }
 
+/*
+ * A change is made durable before the agent answers for it; if the state directory refuses it,
+ * the change is in force all the same and the answer says so.
+ */
+static void commit_changes(struct api_response *resp)
+{
+	char why[512];
+	int err = lists_commit(&G.lists);
+
+	if (!err || !resp->json)
+		return;
+	snprintf(why, sizeof(why), "in force, but not saved to %s: %s; a restart after --cleanup or a "
+		 "reboot would lose it", G.lists.journal_file, errstr(err));
+	json_object_set_new(resp->json, "warning", json_string(why));
+}
+
 static unsigned status_of(int err)
 {
 	switch (err) {
@@ -323,6 +339,7 @@ static void add_entry(struct api_request *req, struct api_response *resp, enum d
 	}
 	if (note[0])
 		json_object_set_new(resp->json, "note", json_string(note));
+	commit_changes(resp);
 }
 
 static void remove_entry(struct api_request *req, struct api_response *resp, enum decision_list list)
@@ -341,6 +358,7 @@ static void remove_entry(struct api_request *req, struct api_response *resp, enu
 		return;
 	}
 	resp->json = json_pack("{s:b}", "removed", 1);
+	commit_changes(resp);
 }
 
 static void import_entries(struct api_request *req, struct api_response *resp, enum decision_list list)
@@ -373,6 +391,7 @@ static void import_entries(struct api_request *req, struct api_response *resp, e
 		resp->status = status_of(e);
 		json_object_set_new(resp->json, "error", json_string(err));
 	}
+	commit_changes(resp);
 }
 
 static void post_block(struct api_request *req, struct api_response *resp) { add_entry(req, resp, LIST_BLOCK); }

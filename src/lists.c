@@ -693,9 +693,11 @@ int lists_start(struct lists *l, struct guard *g, const struct aegis_config *cfg
 	decisions_init(&l->store);
 	l->guard = g;
 	snprintf(l->state_file, sizeof(l->state_file), "%s/decisions.tsv", cfg->state_dir);
-	err = decisions_load(&l->store, l->state_file, &loaded, &expired);
+	snprintf(l->journal_file, sizeof(l->journal_file), "%s/decisions.journal", cfg->state_dir);
+	err = decisions_load(&l->store, l->state_file, l->journal_file, &loaded, &expired);
 	if (err == -EBADMSG)
-		pr_warn("guard: %s has lines that are not entries; they were skipped", l->state_file);
+		pr_warn("guard: %s or %s has lines that are not entries; they were skipped", l->state_file,
+			l->journal_file);
 	else if (err && err != -ENOENT)
 		return pr_err_errno(err, "guard: cannot read %s", l->state_file);
 	if (loaded || expired)
@@ -705,6 +707,24 @@ int lists_start(struct lists *l, struct guard *g, const struct aegis_config *cfg
 	err = lists_restore(l);
 	if (!err)
 		err = lists_sync_config(l, cfg);
+	/* One snapshot of what is in force now; the journal starts empty. */
+	if (!err) {
+		int e = decisions_compact(&l->store, l->state_file, l->journal_file);
+
+		if (e)
+			pr_err_errno(e, "guard: cannot save the lists to %s", l->state_file);
+	}
+	return err;
+}
+
+int lists_commit(struct lists *l)
+{
+	int err = decisions_commit(&l->store, l->state_file, l->journal_file);
+
+	if (err)
+		log_once(LOG_LVL_ERROR, "lists-commit", "guard: cannot save list changes to %s: %s "
+			 "(they are in force, but a restart after --cleanup or a reboot would lose them)",
+			 l->journal_file, errstr(err));
 	return err;
 }
 
@@ -767,12 +787,8 @@ int lists_sync_config(struct lists *l, const struct aegis_config *cfg)
 
 void lists_stop(struct lists *l)
 {
-	if (l->store.dirty) {
-		int err = decisions_save(&l->store, l->state_file);
-
-		if (err)
-			pr_err_errno(err, "guard: cannot save the lists to %s", l->state_file);
-	}
+	if (l->state_file[0])
+		lists_commit(l);
 	decisions_free(&l->store);
 }
 
@@ -813,14 +829,7 @@ void lists_tick(struct lists *l)
 			  json_pack("{s:I, s:o}", "count", (json_int_t)total, "entries", gone));
 	else
 		json_decref(gone);
-	if (l->store.dirty && now - l->last_save_ns >= NSEC_PER_SEC) {
-		int err = decisions_save(&l->store, l->state_file);
-
-		if (err)
-			log_once(LOG_LVL_ERROR, "lists-save", "guard: cannot save the lists to %s: %s",
-				 l->state_file, errstr(err));
-		l->last_save_ns = now;
-	}
+	lists_commit(l);
 }
 
 static int cmp_decisions(const void *pa, const void *pb)

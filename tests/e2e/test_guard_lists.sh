@@ -130,12 +130,16 @@ jcheck "feed entries have origin file" '[.entries[] | select(.origin == "file")]
 check "the import is audited with its counts" bash -c "jq -s -e '[.[] | select(.op == \"block.import\" and .accepted == 4 and .rejected == 2)] | length == 1' '$TMP/audit.jsonl'"
 
 # Persistence: kill -9 keeps the datapath; --cleanup then restart restores from the state dir.
+# A change is on disk before the CLI returns: one made just before kill -9 survives too.
+check "block a prefix just before kill -9" cli block 192.0.2.200/32 --reason "just before"
 stop_agent_kill
 check_fails "blocks hold while the agent is dead" ping_from "$ADDR_CLI2"
 check "cleanup removes the kernel objects" "$AEGIS" agent --cleanup --config "$TMP/agent.yaml"
 check "with nothing in the kernel the source passes" ping_from "$ADDR_CLI2"
 start_agent || fail "agent restarts" "$(tail -5 "$TMP/agent.log")"
 check_fails "a restarted agent restores the blocks from its state directory" ping_from "$ADDR_CLI2"
+jcheck "a block made just before kill -9 is restored" \
+	'[.entries[] | select(.cidr == "192.0.2.200/32" and .reason == "just before")] | length == 1' list --json
 jcheck "restored entries keep their reason and TTL" \
 	"[.entries[] | select(.cidr == \"$ADDR_CLI2/32\" and .reason == \"feed test\" and .ttl_remaining_seconds > 3000)] | length == 1" list --json
 
