@@ -138,18 +138,19 @@ int cmd_progs(int argc, char **argv)
 		json_decref(r);
 		return 0;
 	}
-	printf("PROG ID  NAME             TYPE       RUNS          AVG NS    ATTACHED / PIN\n");
+	/* Names as the objects give them, up to 24 characters in the column (the kernel keeps 15). */
+	printf("PROG ID  %-24s TYPE       RUNS          AVG NS    ATTACHED / PIN\n", "NAME");
 	json_array_foreach(json_object_get(r, "programs"), i, p) {
-		printf("%-8lld %-16s %-10s %-13lld %-9.1f ", jint(p, "id"), jstr(p, "name"), jstr(p, "type"),
+		printf("%-8lld %-24s %-10s %-13lld %-9.1f ", jint(p, "id"), jstr(p, "name"), jstr(p, "type"),
 		       jint(p, "run_count"), json_real_value(json_object_get(p, "avg_ns")));
 		print_attach(p);
-		printf("\n%48s %s\n", "", jstr(p, "pin"));
+		printf("\n%56s %s\n", "", jstr(p, "pin"));
 	}
 	if (!json_is_true(json_object_get(r, "bpf_stats")))
 		printf("(BPF run-time statistics are off: set bpf.stats: true)\n");
-	printf("\nMAP ID   NAME             TYPE            ENTRIES     MAX ENTRIES  MEMORY\n");
+	printf("\nMAP ID   %-24s TYPE            ENTRIES     MAX ENTRIES  MEMORY\n", "NAME");
 	json_array_foreach(json_object_get(r, "maps"), i, p)
-		printf("%-8lld %-16s %-15s %-11lld %-12lld %lld KiB\n", jint(p, "id"), jstr(p, "name"),
+		printf("%-8lld %-24s %-15s %-11lld %-12lld %lld KiB\n", jint(p, "id"), jstr(p, "name"),
 		       jstr(p, "type"), jint(p, "entries"), jint(p, "max_entries"),
 		       jint(p, "memlock_bytes") / 1024);
 	json_decref(r);
