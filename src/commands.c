@@ -255,7 +255,7 @@ static void print_stats(json_t *guard)
 {
 	static const char *const fields[] = { "rx_packets", "rx_bytes", "passed", "dropped", "would_drop",
 					      "non_ip", "malformed", "fragments", "blocked_by_list",
-					      "allowed_by_list" };
+					      "allowed_by_list", "rate_limited" };
 	json_t *s;
 	size_t i;
 
@@ -264,8 +264,12 @@ static void print_stats(json_t *guard)
 		const char *name;
 
 		printf("%s%s (%s mode, %s XDP)\n", i ? "\n" : "", jstr(s, "name"), jstr(s, "mode"), jstr(s, "xdp_mode"));
+		json_t *rec = json_object_get(c, "drop_records");
+
 		for (size_t k = 0; k < ARRAY_SIZE(fields); k++)
 			printf("  %-18s %lld\n", fields[k], jint(c, fields[k]));
+		printf("  drop records       %lld sampled, %lld held back by the rate cap, %lld lost (ring full)\n",
+		       jint(rec, "sampled"), jint(rec, "capped"), jint(rec, "lost"));
 		printf("  by reason (dropped, or would-drop in observe mode):\n");
 		json_object_foreach(reasons, name, v)
 			if (json_integer_value(v))

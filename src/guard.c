@@ -848,6 +848,10 @@ static json_t *counters_json(const struct guard_counters *c)
 		      "malformed", (json_int_t)c->malformed, "fragments", (json_int_t)c->fragments,
 		      "blocked_by_list", (json_int_t)c->blocked_by_list,
 		      "allowed_by_list", (json_int_t)c->allowed_by_list);
+	json_object_set_new(o, "rate_limited", json_integer((json_int_t)c->rate_limited));
+	json_object_set_new(o, "drop_records", json_pack("{s:I, s:I, s:I}", "sampled", (json_int_t)c->events_sampled,
+							 "capped", (json_int_t)c->events_capped, "lost",
+							 (json_int_t)c->events_lost));
 	json_object_set_new(o, "by_reason", reasons);
 	return o;
 }
