@@ -183,6 +183,18 @@ static int kernel_del(struct lists *l, const struct decision *d)
 	return e == -ENOENT ? 0 : e;
 }
 
+/* A scoped entry's kernel record: 0, -ENODEV while the guard is not running, or -errno. */
+static int scoped_lookup(const struct lists *l, const struct decision *d, struct guard_rule *rule)
+{
+	int fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
+	union scoped_key k;
+
+	if (fd < 0)
+		return -ENODEV;
+	scoped_key(d, &k);
+	return bpf_map_lookup_elem(fd, &k, rule) ? -errno : 0;
+}
+
 /* Hit counters of an entry, from the kernel; zeroes when it is not there. */
 static void kernel_hits(const struct lists *l, const struct decision *d, uint64_t *packets,
 			uint64_t *bytes, uint64_t *last_hit_boot)
@@ -190,14 +202,10 @@ static void kernel_hits(const struct lists *l, const struct decision *d, uint64_
 	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
 	const struct prefix_rule *r;
 	struct guard_rule rule;
-	union scoped_key k;
-	int fd;
 
 	*packets = *bytes = *last_hit_boot = 0;
 	if (d->scope.proto) {
-		fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
-		scoped_key(d, &k);
-		if (fd >= 0 && bpf_map_lookup_elem(fd, &k, &rule) == 0) {
+		if (scoped_lookup(l, d, &rule) == 0) {
 			*packets = rule.hit_packets;
 			*bytes = rule.hit_bytes;
 			*last_hit_boot = rule.last_hit_ns;
@@ -212,17 +220,16 @@ static void kernel_hits(const struct lists *l, const struct decision *d, uint64_
 	}
 }
 
+/* The kernel has the entry, or has no lists to have it in. */
 static bool kernel_has(const struct lists *l, const struct decision *d)
 {
 	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
 	struct guard_rule rule;
-	union scoped_key k;
-	int fd;
 
 	if (d->scope.proto) {
-		fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
-		scoped_key(d, &k);
-		return fd < 0 || bpf_map_lookup_elem(fd, &k, &rule) == 0;
+		int e = scoped_lookup(l, d, &rule);
+
+		return e == 0 || e == -ENODEV;
 	}
 	return !t || prefix_table_find(t, &d->cidr) != 0;
 }
