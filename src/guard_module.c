@@ -168,7 +168,11 @@ static void post_guard_mode(struct api_request *req, struct api_response *resp)
 	char err[256];
 	int e;
 
-	if (!json_is_object(req->body) || !mode_s || guard_mode_parse(mode_s, &mode)) {
+	static const char *const fields[] = { "mode", "interface", NULL };
+
+	if (!api_body_fields(req, fields, resp))
+		return;
+	if (!mode_s || guard_mode_parse(mode_s, &mode)) {
 		api_error(resp, 400, "body must be {\"mode\": \"observe\"|\"block\", \"interface\": NAME (optional)}");
 		return;
 	}
@@ -311,10 +315,10 @@ static void add_entry(struct api_request *req, struct api_response *resp, enum d
 	struct cidr c;
 	int e;
 
-	if (!json_is_object(req->body)) {
-		api_error(resp, 400, "body must be {\"cidr\": ..., \"ttl\": \"10m\", \"reason\": ..., \"force\": false}");
+	static const char *const fields[] = { "cidr", "ttl", "reason", "force", "proto", "port", NULL };
+
+	if (!api_body_fields(req, fields, resp))
 		return;
-	}
 	if (!parse_cidr_field(req->body, &c, &host_bits, resp) ||
 	    !parse_scope_fields(req->body, &rq.scope, resp) ||
 	    !parse_ttl_reason(json_object_get(req->body, "ttl"),
@@ -350,7 +354,10 @@ static void remove_entry(struct api_request *req, struct api_response *resp, enu
 	struct cidr c;
 	int e;
 
-	if (!parse_cidr_field(req->body, &c, &host_bits, resp) || !parse_scope_fields(req->body, &scope, resp))
+	static const char *const fields[] = { "cidr", "proto", "port", NULL };
+
+	if (!api_body_fields(req, fields, resp) || !parse_cidr_field(req->body, &c, &host_bits, resp) ||
+	    !parse_scope_fields(req->body, &scope, resp))
 		return;
 	e = lists_remove(&G.lists, list, &c, scope, &req->actor, err, sizeof(err));
 	if (e) {

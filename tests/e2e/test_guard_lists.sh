@@ -68,6 +68,9 @@ expect_error "::/0 needs --force" "add --force" block ::/0
 ip -n "$NS_SRV" route add default via "$ADDR_CLI2" dev "$IF_SRV"
 expect_error "the default gateway needs --force" "default gateway 198.18.0.3" block 198.18.0.0/16
 ip -n "$NS_SRV" route del default
+out=$(curl -s -w ' %{http_code}' --unix-socket "$SOCK" -X POST http://l/v1/guard/block -d '{"cidr": "192.0.2.9", "tll": "1m"}')
+if echo "$out" | tr '\n' ' ' | grep -q "unknown field 'tll'.* 400 *$"; then pass "an API body with a misspelt field is refused"; else fail "an API body with a misspelt field is refused" "$out"; fi
+jcheck "and nothing was blocked" '[.entries[] | select(.cidr == "192.0.2.9/32")] | length == 0' list --json
 expect_error "unblocking what is not listed says so" "not in the block list" unblock 192.0.2.77
 expect_error "a CIDR and --file together are refused" "one CIDR or --file" block 192.0.2.1 --file /dev/null
 out=$(cli block 198.51.100.7/24 2>&1)
