@@ -400,13 +400,16 @@ static void get_policy(struct api_request *req, struct api_response *resp)
 static bool policy_body(struct api_request *req, struct api_response *resp, const char **text,
 			size_t *len, const char **path)
 {
+	static const char *const fields[] = { "text", "path", "dry_run", NULL };
 	json_t *t = json_object_get(req->body, "text"), *p = json_object_get(req->body, "path");
 
 	if (!PS.enabled) {
 		api_error(resp, 409, "policy enforcement is off (policy.enabled: false)");
 		return false;
 	}
-	if (!json_is_object(req->body) || !json_is_string(t) || (p && !json_is_string(p))) {
+	if (!api_body_fields(req, fields, resp))
+		return false;
+	if (!json_is_string(t) || (p && !json_is_string(p))) {
 		api_error(resp, 400, "body must be {\"text\": POLICY-FILE-TEXT, \"path\": NAME (optional)}");
 		return false;
 	}
@@ -453,9 +456,12 @@ static void post_mode(struct api_request *req, struct api_response *resp)
 {
 	const char *name = json_string_value(json_object_get(req->body, "policy"));
 	const char *m = json_string_value(json_object_get(req->body, "mode"));
+	static const char *const fields[] = { "policy", "mode", NULL };
 	int mode;
 
-	if (!json_is_object(req->body) || !name || !m || policy_mode_parse(m, &mode)) {
+	if (!api_body_fields(req, fields, resp))
+		return;
+	if (!name || !m || policy_mode_parse(m, &mode)) {
 		api_error(resp, 400, "body must be {\"policy\": NAME, \"mode\": \"observe\"|\"block\"}");
 		return;
 	}
