@@ -71,4 +71,15 @@ start_agent --dry-run || fail "agent starts with --dry-run" "$(tail -5 "$TMP/age
 jcheck "--dry-run: attached, dry run reported" '(.attachments.interfaces | length) == 2 and .dry_run' policy --json
 expect_eq "--dry-run: the denied port gets everything" "$(udp_arrived 5353)" 20
 jcheck "--dry-run: counted as would-deny" '.policies[0].rules[0].counters.would_deny == 20 and .policies[0].rules[0].counters.denied == 0' policy stats --json
+stop_agent_term
+# The same switches as configuration keys, and a reload that changes them.
+start_agent || fail "agent starts" "$(tail -5 "$TMP/agent.log")"
+expect_eq "policy.dry_run: false: enforced" "$(udp_arrived 5353)" 0
+sed -i 's/^  tc_attach: netlink$/  tc_attach: netlink\n  dry_run: true/' "$TMP/agent.yaml"
+check "reload with policy.dry_run: true (SIGHUP)" bash -c "kill -HUP $AGENT_PID && sleep 0.5 && '$AEGIS' --socket '$SOCK' policy --json | jq -e .dry_run"
+expect_eq "policy.dry_run: true after the reload: observed, not dropped" "$(udp_arrived 5353)" 20
+sed -i 's/^  dry_run: true$/  dry_run: false\n  tc: false/' "$TMP/agent.yaml"
+check "reload with policy.tc: false (SIGHUP)" bash -c "kill -HUP $AGENT_PID && sleep 0.5 && '$AEGIS' --socket '$SOCK' policy --json | jq -e '.tc | not'"
+jcheck "policy.tc: false: the TC filters are gone" '(.attachments.interfaces | length) == 0' policy --json
+check_fails "and not on the interface" bash -c "ip netns exec '$NS_SRV' tc filter show dev '$IF_SRV' ingress | grep -q policy_tc"
 finish
