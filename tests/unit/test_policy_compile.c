@@ -466,3 +466,45 @@ TEST(sha256_vectors)
 	sha256_hex(buf, 200, hex);
 	ASSERT_STREQ(hex, "c2a908d98f5df987ade41b5fce213067efbcc21ef2240212a41e54b5e7c28ae5", "200 a");
 }
+
+#include "policy_sel.h"
+
+/* What only the host can tell, at the line that named it. */
+TEST(policy_resolve_names_the_place)
+{
+	static const char text[] =
+		"policies:\n"
+		"  - {name: a, mode: block, default: deny, selector: {interfaces: [lo]}}\n"
+		"  - {name: b, mode: block, default: deny, selector: {interfaces: [lo, nosuch0]}}\n"
+		"  - {name: c, mode: block, default: deny, selector: {cgroups: [aegis-no-such-cgroup/x, /tmp]}}\n"
+		"  - {name: d, mode: block, default: deny}\n";
+	char *defaults[] = { "lo" };
+	struct policy_doc doc;
+	struct policy_selection sel;
+	struct diags d = {};
+	bool applies[4][2];
+
+	if (!ASSERT_OK(parse(text, &doc, &d), "parse"))
+		goto out;
+	ASSERT_ERR(policy_resolve(&doc, NULL, 0, applies, &sel, &d), "refused");
+	expect_diag(&d, "policies[1].selector.interfaces[0]", 3, 67, "already selected by policy 'a'");
+	expect_diag(&d, "policies[1].selector.interfaces[1]", 3, 71, "interface 'nosuch0' does not exist");
+	expect_diag(&d, "policies[2].selector.cgroups[0]", 4, 64, "No such file or directory");
+	expect_diag(&d, "policies[2].selector.cgroups[1]", 4, 88, "is not below the cgroup v2 mount");
+	expect_diag(&d, "policies[3]", 5, 5, "selects nothing");
+	diags_free(&d);
+	policy_doc_free(&doc);
+
+	/* With the agent's interfaces, a policy that selects nothing takes them. */
+	d = (struct diags){};
+	if (!ASSERT_OK(parse("policies:\n  - {name: d, mode: block, default: deny}\n", &doc, &d), "parse"))
+		goto out;
+	if (ASSERT_OK(policy_resolve(&doc, defaults, 1, applies, &sel, &d), "resolve with --iface lo")) {
+		ASSERT_TRUE(applies[0][POLICY_DIR_INGRESS] && !applies[0][POLICY_DIR_EGRESS], "ingress only");
+		ASSERT_TRUE(sel.n_ifaces == 1 && sel.ifaces[0].ifindex == 1, "on lo");
+		policy_selection_free(&sel);
+	}
+	policy_doc_free(&doc);
+out:
+	diags_free(&d);
+}
