@@ -4,7 +4,8 @@
 # the cgroup gets EPERM at once on a denied TCP connect (IPv4 and IPv6), a process outside
 # connects; UDP to a denied peer fails with EPERM and nothing arrives; the event names the
 # process and the cgroup; observe mode counts every datagram it lets through; a policy on a
-# cgroup inside wins there; replies of connections into the cgroup leave under default deny.
+# cgroup inside wins there; replies of connections into the cgroup leave under default deny;
+# `aegis events --follow` streams the denies; `aegis agent --no-cg` leaves the cgroups alone.
 . "$(dirname "$0")/lib.sh"
 require_root
 setup_netns || { fail "setup" "cannot create namespaces"; exit 1; }
@@ -113,6 +114,17 @@ jcheck "stats: refused connects and sends counted as denied" \
 	'[.policies[] | select(.name == "app") | .rules[] | select(.index == 0) | .counters.denied] == [2] and ([.policies[] | select(.name == "app") | .rules[] | select(.index == 1) | .counters.denied] == [3])' \
 	policy stats --json
 
+# The live stream: `aegis events --follow --json` prints the deny as it happens.
+"$AEGIS" --socket "$SOCK" events --follow --json --type policy --tail 0 >"$TMP/follow.jsonl" 2>&1 &
+fpid=$!
+sleep 0.3
+run_in "$CG" tcp "$ADDR_CLI" 7070 >/dev/null
+for _ in $(seq 30); do grep -q connect4 "$TMP/follow.jsonl" && break; sleep 0.1; done
+kill "$fpid"
+wait "$fpid" 2>/dev/null
+check "events --follow --json streams the deny as it happens" jq -e -s \
+	"[.[] | select(.type == \"policy\" and .hook == \"connect4\" and .verdict == \"deny\" and .dport == 7070 and .generation == 1)] | length == 1" "$TMP/follow.jsonl"
+
 # Observe: nothing refused, every datagram counted.
 check "app to observe" cli policy mode app observe
 before=$(cli policy stats --json | jq '.policies[] | select(.name == "app") | .rules[] | select(.index == 1) | .counters.would_deny')
@@ -143,6 +155,18 @@ else
 fi
 check "rollback" cli policy rollback
 expect "rolled back: the connect on 7072 works again" '.errno == 0' "$CG" tcp "$ADDR_CLI" 7072
+# --no-cg: the policy stays in force, but no cgroup program is attached (egress not enforced).
+check "apply the egress policies again" cli policy apply "$TMP/egress.yaml"
+expect "enforced: 7070 from the cgroup fails with EPERM" '.errno == "EPERM"' "$CG" tcp "$ADDR_CLI" 7070
+check "bpftool shows aegis's programs on the cgroup" bash -c "bpftool cgroup show '$CG' | grep -q policy_"
+stop_agent_term
+start_agent --no-cg || fail "agent starts with --no-cg" "$(tail -5 "$TMP/agent.log")"
+jcheck "--no-cg: the policy is in force, no cgroup attachment" '.in_force.policies >= 1 and (.attachments.cgroups | length) == 0 and (.cgroup | not)' policy --json
+check_fails "--no-cg: no aegis program on the cgroup" bash -c "bpftool cgroup show '$CG' 2>/dev/null | grep -q policy_"
+expect "--no-cg: 7070 from the cgroup connects" '.errno == 0' "$CG" tcp "$ADDR_CLI" 7070
+stop_agent_term
+start_agent || fail "agent restarts without --no-cg" "$(tail -5 "$TMP/agent.log")"
+expect "without --no-cg: enforced again" '.errno == "EPERM"' "$CG" tcp "$ADDR_CLI" 7070
 check "apply no policy at all" bash -c "echo 'policies: []' > '$TMP/none.yaml' && '$AEGIS' --socket '$SOCK' policy apply '$TMP/none.yaml'"
 jcheck "no policy: nothing attached" '(.attachments.cgroups | length) == 0 and (.attachments.interfaces | length) == 0' policy --json
 expect "no policy: the connect on 7070 works" '.errno == 0' "$CG" tcp "$ADDR_CLI" 7070

@@ -3,7 +3,8 @@
 # The TC fallback for kernels without tcx (policy.tc_attach: netlink): cls_bpf filters on a clsact
 # qdisc enforce the policy; they are no pins, so they survive kill -9 and `aegis agent --cleanup`
 # removes them from its record, with the qdisc aegis made and not the one it found; the agent's
-# own switches: --no-tc attaches nothing, --dry-run observes.
+# own switches: --no-tc attaches nothing, --dry-run observes, --iface gives a policy without a
+# selector its interfaces.
 . "$(dirname "$0")/lib.sh"
 require_root
 setup_netns || { fail "setup" "cannot create namespaces"; exit 1; }
@@ -82,4 +83,24 @@ sed -i 's/^  dry_run: true$/  dry_run: false\n  tc: false/' "$TMP/agent.yaml"
 check "reload with policy.tc: false (SIGHUP)" bash -c "kill -HUP $AGENT_PID && sleep 0.5 && '$AEGIS' --socket '$SOCK' policy --json | jq -e '.tc | not'"
 jcheck "policy.tc: false: the TC filters are gone" '(.attachments.interfaces | length) == 0' policy --json
 check_fails "and not on the interface" bash -c "ip netns exec '$NS_SRV' tc filter show dev '$IF_SRV' ingress | grep -q policy_tc"
+# --iface: the default interfaces of a policy without a selector; without them it is refused.
+stop_agent_term
+sed -i '/^  tc: false$/d' "$TMP/agent.yaml"
+cat >"$TMP/nosel.yaml" <<YAML
+policies:
+  - name: anywhere
+    mode: block
+    default: allow
+    rules:
+      - {direction: ingress, action: deny, protocol: udp, ports: [5355]}
+YAML
+start_agent || fail "agent starts" "$(tail -5 "$TMP/agent.log")"
+check_fails "no selector and no --iface: refused" cli policy apply "$TMP/nosel.yaml"
+check "the refusal names the file, line and --iface" bash -c "'$AEGIS' --socket '$SOCK' policy apply '$TMP/nosel.yaml' 2>&1 | grep -q 'nosel.yaml:2:.*--iface'"
+stop_agent_term
+start_agent --iface "$IF_SRV" || fail "agent starts with --iface" "$(tail -5 "$TMP/agent.log")"
+check "--iface: a policy without a selector applies" cli policy apply "$TMP/nosel.yaml"
+jcheck "--iface: attached on that interface only" "[.attachments.interfaces[].name] == [\"$IF_SRV\"]" policy --json
+expect_eq "--iface: the denied port gets nothing" "$(udp_arrived 5355)" 0
+expect_eq "--iface: another port gets everything" "$(udp_arrived 5354)" 20
 finish

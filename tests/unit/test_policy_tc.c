@@ -6,7 +6,8 @@
  * (all malformed: decided by the default), observe mode and the agent's dry run by map writes,
  * replies let in by the flow table (and an ICMPv6 "packet too big" about one of our flows), the
  * generation switch (the old slot decides until the one store, the new one after), and the
- * cgroup_skb egress program on the test's own cgroup, with the events it reports.
+ * cgroup_skb egress program on the test's own cgroup, with the events it reports, and the event
+ * path's limits (a full ring buffer counts lost events, the per-CPU bucket holds back the excess).
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -497,5 +498,81 @@ TEST(policy_cgroup_egress_and_events)
 	ASSERT_EQ(ev.tgid, getpid(), "the sending task");
 	ring_buffer__free(rb);
 out:
+	fx_cleanup(&f);
+}
+
+static int count_event(void *ctx, void *data, size_t size)
+{
+	const struct policy_event *e = data;
+
+	if (size >= sizeof(*e) && e->verdict == POLICY_VERDICT_DENY && e->rule == R_DEFAULT)
+		++*(size_t *)ctx;
+	return 0;
+}
+
+/* One BPF_PROG_TEST_RUN of n runs: they stay on one CPU, so one per-CPU bucket decides. */
+static int run_n(int prog, const struct pkt *p, uint32_t n)
+{
+	struct __sk_buff ctx = { .ingress_ifindex = 1 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->buf, .data_size_in = (uint32_t)p->len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = n);
+
+	if (bpf_prog_test_run_opts(prog, &o))
+		return -1000 - errno;
+	return (int)o.retval;
+}
+
+/*
+ * The event path's two limits: a full ring buffer (the agent not reading) counts lost events and
+ * drops nothing it should not; the per-CPU token bucket (policy.events) holds back the excess and
+ * counts it. Either way the verdict and the rule counters are exact.
+ */
+TEST(policy_events_rate_limit_and_lost)
+{
+	/* A record: the 112-byte event and the ring buffer's 8-byte header. */
+	const uint32_t fit = POLICY_EVENTS_DEFAULT / (sizeof(struct policy_event) + 8), n = 20000;
+	struct ring_buffer *rb = NULL;
+	struct policy_stats s0, s1;
+	size_t got = 0;
+	struct fx f;
+	struct pkt p;
+
+	if (!fx_init(&f))
+		goto out;
+	/* Room for every event in the bucket: the ring buffer fills, the rest are lost. */
+	f.cfg.policy_events_per_sec = 1000000;
+	f.cfg.policy_events_burst = 1000000;
+	if (!fx_apply(&f, base_policy, 0, 1) || !ASSERT_OK(policy_kern_settings(&f.k, &f.cfg), "settings"))
+		goto out;
+	rb = ring_buffer__new(bpfobj_map_fd(&f.k.obj, "pol_events"), count_event, &got, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "ring buffer"))
+		goto out;
+	build(&p, P_TCP4, "192.0.2.1", "10.9.9.9", 40000, 23);
+	s0 = stats(&f);
+	ASSERT_EQ(run_n(f.tc_in, &p, n), TC_ACT_SHOT, "denied while the ring buffer is full");
+	s1 = stats(&f);
+	ASSERT_EQ(s1.events_sent - s0.events_sent, fit, "the ring buffer took what fits");
+	ASSERT_EQ(s1.events_lost - s0.events_lost, n - fit, "the rest counted as lost");
+	ASSERT_EQ(s1.events_capped - s0.events_capped, 0, "none held back by the bucket");
+	ASSERT_EQ(rule_counters(&f, 0, R_DEFAULT).denied, n, "every packet counted denied");
+	ASSERT_EQ(ring_buffer__consume(rb), fit, "the reader gets each sent event");
+	ASSERT_EQ(got, fit, "each one the default's deny");
+
+	/* One event a second, a burst of 5: 5 of 50 sent, 45 held back, none lost. */
+	f.cfg.policy_events_per_sec = 1;
+	f.cfg.policy_events_burst = 5;
+	if (!ASSERT_OK(policy_kern_settings(&f.k, &f.cfg), "settings: 1/s, burst 5"))
+		goto out;
+	got = 0;
+	s0 = stats(&f);
+	ASSERT_EQ(run_n(f.tc_in, &p, 50), TC_ACT_SHOT, "denied while rate limited");
+	s1 = stats(&f);
+	ASSERT_EQ(s1.events_sent - s0.events_sent, 5, "the burst is sent");
+	ASSERT_EQ(s1.events_capped - s0.events_capped, 45, "the rest held back and counted");
+	ASSERT_EQ(s1.events_lost - s0.events_lost, 0, "none lost");
+	ASSERT_EQ(rule_counters(&f, 0, R_DEFAULT).denied, n + 50, "the counters see every packet");
+	ASSERT_EQ(ring_buffer__consume(rb), 5, "the reader gets the burst");
+out:
+	ring_buffer__free(rb);
 	fx_cleanup(&f);
 }
