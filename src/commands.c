@@ -114,9 +114,15 @@ static void print_attach(json_t *p)
 	json_t *a;
 	size_t i;
 
-	json_array_foreach(json_object_get(p, "attached"), i, a)
-		printf("%s%s:%s(%s, link %lld)", i ? ", " : "", jstr(a, "hook"), jstr(a, "interface"),
-		       jstr(a, "xdp_mode"), jint(a, "link_id"));
+	json_array_foreach(json_object_get(p, "attached"), i, a) {
+		/* XDP names its interface and mode; hooks.c's kinds (tcx, cgroup, ...) a target. */
+		printf("%s%s:%s", i ? ", " : "", jstr(a, "hook"),
+		       json_object_get(a, "interface") ? jstr(a, "interface") : jstr(a, "target"));
+		if (json_object_get(a, "xdp_mode"))
+			printf("(%s, link %lld)", jstr(a, "xdp_mode"), jint(a, "link_id"));
+		else
+			printf("(link %lld)", jint(a, "link_id"));
+	}
 	if (!json_array_size(json_object_get(p, "attached")))
 		printf("-");
 }

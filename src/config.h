@@ -27,6 +27,12 @@ enum exit_action {
 	EXIT_DETACH,		/* SIGTERM detaches and unpins, like --cleanup */
 };
 
+enum policy_tc_attach {
+	POLICY_TC_AUTO,		/* tcx links where the kernel has them, else netlink clsact (logged) */
+	POLICY_TC_TCX,
+	POLICY_TC_NETLINK,
+};
+
 /* Interface name meaning "the interface of the IPv4 (else IPv6) default route". */
 #define IFACE_DEFAULT_ROUTE "default-route"
 
@@ -87,6 +93,20 @@ struct aegis_config {
 	uint32_t guard_cap_block_v4, guard_cap_block_v6;
 	uint32_t guard_cap_allow_v4, guard_cap_allow_v6;
 	uint32_t guard_cap_block_scoped_v4, guard_cap_block_scoped_v6;
+
+	/* policy: network policy enforcement (docs/policy.md). */
+	bool policy_enabled;
+	char **policy_ifaces;		/* ingress interfaces of policies without selector.interfaces */
+	size_t n_policy_ifaces;
+	bool policy_tc;			/* attach TC programs (false: --no-tc) */
+	bool policy_cgroup;		/* attach cgroup programs (false: --no-cg) */
+	bool policy_dry_run;		/* every policy observes (--dry-run) */
+	enum policy_tc_attach policy_tc_attach;
+	uint32_t policy_events_per_sec, policy_events_burst;
+	uint64_t policy_flow_tcp_ns, policy_flow_udp_ns, policy_flow_other_ns;
+	uint32_t policy_cap_policies, policy_cap_rules, policy_cap_cells;
+	uint32_t policy_cap_prefixes_v4, policy_cap_prefixes_v6;
+	uint32_t policy_cap_cgroups, policy_cap_flows;
 };
 
 /* The embedded default configuration text (src/default.yaml), NUL-terminated. */
@@ -108,6 +128,7 @@ json_t *config_to_json(const struct aegis_config *cfg);
 const char *guard_mode_name(enum guard_mode m);
 int guard_mode_parse(const char *s, enum guard_mode *m);
 const char *xdp_attach_mode_name(enum xdp_attach_mode m);
+const char *policy_tc_attach_name(enum policy_tc_attach a);
 
 /* `aegis config default | check FILE... | show [FILE]` */
 int cmd_config(int argc, char **argv);

@@ -65,7 +65,7 @@ TEST(probe_program_types_available)
 		"tc_egress",	   "cgroup_connect4",	 "cgroup_connect6",
 		"cgroup_sendmsg4", "cgroup_skb_ingress", "cgroup_skb_egress",
 		"sock_ops",	   "tracepoint",	 "raw_tp",
-		"tp_btf",
+		"tp_btf",	   "tcx_ingress",
 	};
 	json_t *r = report();
 
