@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "aegis/guard.h"
+#include "aegis/monitors.h"
 #include "cli.h"
 #include "config.h"
 #include "util.h"
@@ -48,6 +49,13 @@ static const char *const action_names[] = {
 	NULL,
 };
 
+static const char *const mon_attach_names[] = {
+	[MON_ATTACH_AUTO] = "auto",
+	[MON_ATTACH_TP_BTF] = "tp_btf",
+	[MON_ATTACH_RAW_TP] = "raw_tp",
+	NULL,
+};
+
 static const char *const exit_action_names[] = {
 	[EXIT_KEEP] = "keep",
 	[EXIT_DETACH] = "detach",
@@ -58,6 +66,8 @@ static const char *const exit_action_names[] = {
 _Static_assert(sizeof(enum guard_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum xdp_attach_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum exit_action) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum mon_attach_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(((struct aegis_config *)0)->mon_enabled) == MON_COUNT * sizeof(bool), "one per monitor");
 
 enum val_type {
 	V_SECTION,	/* mapping of keys in `sub` */
@@ -71,6 +81,7 @@ enum val_type {
 	V_IFACES,	/* list of interface names */
 	V_CIDRS,	/* list of CIDRs */
 	V_DURATION,	/* "10s", "5m": uint64_t ns, min..max seconds */
+	V_CGROUPS,	/* list of cgroup v2 paths, at most `max` */
 };
 
 #define F_NULLABLE	(1u << 0)	/* "" (or null) stores NULL */
@@ -169,10 +180,34 @@ static const struct key_spec guard_keys[] = {
 	SECTION("sampling", sampling_keys),
 };
 
+static const struct key_spec mon_runq_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_RUNQ]) },
+	{ .name = "cgroups", .type = V_CGROUPS, .off = FIELD(mon_runq_cgroups),
+	  .n_off = FIELD(n_mon_runq_cgroups), .max = MON_RUNQ_MAX_CGROUPS },
+};
+static const struct key_spec mon_io_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_IO]) },
+};
+static const struct key_spec mon_mem_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_MEM]) },
+};
+static const struct key_spec mon_net_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_NET]) },
+};
+
+static const struct key_spec monitors_keys[] = {
+	{ .name = "attach", .type = V_ENUM, .off = FIELD(mon_attach), .names = mon_attach_names },
+	SECTION("runq", mon_runq_keys),
+	SECTION("io", mon_io_keys),
+	SECTION("mem", mon_mem_keys),
+	SECTION("net", mon_net_keys),
+};
+
 static const struct key_spec top_keys[] = {
 	{ .name = "agent", .type = V_SECTION, .sub = agent_keys, .n_sub = ARRAY_SIZE(agent_keys) },
 	{ .name = "bpf", .type = V_SECTION, .sub = bpf_keys, .n_sub = ARRAY_SIZE(bpf_keys) },
 	{ .name = "guard", .type = V_SECTION, .sub = guard_keys, .n_sub = ARRAY_SIZE(guard_keys) },
+	SECTION("monitors", monitors_keys),
 };
 
 struct parser {
@@ -202,6 +237,11 @@ const char *guard_mode_name(enum guard_mode m)
 const char *xdp_attach_mode_name(enum xdp_attach_mode m)
 {
 	return (size_t)m < ARRAY_SIZE(xdp_mode_names) - 1 ? xdp_mode_names[m] : "?";
+}
+
+const char *mon_attach_mode_name(enum mon_attach_mode m)
+{
+	return (size_t)m < ARRAY_SIZE(mon_attach_names) - 1 ? mon_attach_names[m] : "?";
 }
 
 static const char *exit_action_name(enum exit_action a)
@@ -690,6 +730,80 @@ static void set_cidrs(struct parser *p, const struct key_spec *k, const yaml_nod
 	*nfield = n;
 }
 
+/*
+ * A cgroup v2 path as /proc/PID/cgroup shows it ("/system.slice/nginx.service"): absolute, no
+ * "." or ".." component, no empty component but the root itself.
+ */
+static const char *cgroup_path_problem(const char *s)
+{
+	if (s[0] != '/')
+		return "must be absolute, as in /proc/PID/cgroup (\"/system.slice/nginx.service\")";
+	if (strlen(s) >= 4096)
+		return "is longer than 4095 characters";
+	for (const char *c = s; *c; c = strchrnul(c + 1, '/')) {
+		const char *next = strchrnul(c + 1, '/');
+		size_t n = (size_t)(next - c - 1);
+
+		if ((n == 0 && (*next || c != s)) || (n == 1 && c[1] == '.') ||
+		    (n == 2 && c[1] == '.' && c[2] == '.'))
+			return "has an empty, \".\" or \"..\" component";
+	}
+	return NULL;
+}
+
+static void set_cgroups(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
+			const char *key)
+{
+	char ***field = (char ***)((char *)p->cfg + k->off);
+	size_t *nfield = (size_t *)((char *)p->cfg + k->n_off);
+	ssize_t len = list_len(p, v, key);
+	const yaml_node_t *item;
+	char ikey[256], **paths;
+	size_t n = 0;
+
+	if (len < 0)
+		return;
+	if ((size_t)len > k->max) {
+		perr(p, v, key, "at most %u cgroups, got %zd", k->max, len);
+		return;
+	}
+	paths = calloc((size_t)len + 1, sizeof(*paths));
+	if (!paths) {
+		note_oom(p, v, key);
+		return;
+	}
+	for (ssize_t i = 0; i < len; i++) {
+		const char *s = list_item(p, v, i, key, ikey, sizeof(ikey), &item);
+		const char *why;
+		bool dup = false;
+
+		if (!s)
+			continue;
+		why = cgroup_path_problem(s);
+		if (why) {
+			perr(p, item, ikey, "cgroup '%s' %s", s, why);
+			continue;
+		}
+		for (size_t j = 0; j < n; j++)
+			dup |= streq(paths[j], s);
+		if (dup) {
+			perr(p, item, ikey, "cgroup '%s' is listed twice", s);
+			continue;
+		}
+		paths[n] = strdup(s);
+		if (!paths[n]) {
+			note_oom(p, item, ikey);
+			continue;
+		}
+		n++;
+	}
+	for (size_t j = 0; j < *nfield; j++)
+		free((*field)[j]);
+	free(*field);
+	*field = paths;
+	*nfield = n;
+}
+
 /* ---- mappings ---------------------------------------------------------------------------- */
 
 static void walk_mapping(struct parser *p, const yaml_node_t *map, const char *prefix,
@@ -744,6 +858,9 @@ static void apply(struct parser *p, const struct key_spec *k, const yaml_node_t 
 		break;
 	case V_DURATION:
 		set_duration(p, k, v, key);
+		break;
+	case V_CGROUPS:
+		set_cgroups(p, k, v, key);
 		break;
 	}
 }
@@ -897,6 +1014,9 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->guard_cap_allow_v6 = GUARD_ALLOW_V6_DEFAULT;
 	c->guard_cap_block_scoped_v4 = GUARD_BLOCK_SCOPED_V4_DEFAULT;
 	c->guard_cap_block_scoped_v6 = GUARD_BLOCK_SCOPED_V6_DEFAULT;
+	c->mon_attach = MON_ATTACH_AUTO;
+	for (int i = 0; i < MON_COUNT; i++)
+		c->mon_enabled[i] = true;
 	if (!c->source || !c->socket_path || !c->state_dir || !c->audit_log || !c->pin_root ||
 	    !c->n_guard_ifaces)
 		return -ENOMEM;
@@ -984,7 +1104,7 @@ static void walk_root(struct parser *p)
 	if (!root || is_null(root))
 		return;
 	if (root->type != YAML_MAPPING_NODE) {
-		perr(p, root, NULL, "the top level must be a mapping of sections (agent, bpf, guard), got %s",
+		perr(p, root, NULL, "the top level must be a mapping of sections (agent, bpf, guard, monitors), got %s",
 		     kind(root));
 		return;
 	}
@@ -1064,6 +1184,9 @@ void config_free(struct aegis_config *cfg)
 	free(cfg->guard_ifaces);
 	free(cfg->guard_allow);
 	free(cfg->guard_block);
+	for (size_t i = 0; i < cfg->n_mon_runq_cgroups; i++)
+		free(cfg->mon_runq_cgroups[i]);
+	free(cfg->mon_runq_cgroups);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1163,6 +1286,13 @@ json_t *config_to_json(const struct aegis_config *c)
 			    json_pack("{s:I, s:I, s:I}", "every", (json_int_t)c->sample_every,
 				      "max_per_sec", (json_int_t)c->sample_max_per_sec, "burst",
 				      (json_int_t)c->sample_burst));
+	json_object_set_new(j, "monitors",
+			    json_pack("{s:s, s:{s:b, s:o}, s:{s:b}, s:{s:b}, s:{s:b}}", "attach",
+				      mon_attach_mode_name(c->mon_attach), "runq", "enabled",
+				      c->mon_enabled[MON_RUNQ], "cgroups",
+				      strv_json(c->mon_runq_cgroups, c->n_mon_runq_cgroups), "io",
+				      "enabled", c->mon_enabled[MON_IO], "mem", "enabled",
+				      c->mon_enabled[MON_MEM], "net", "enabled", c->mon_enabled[MON_NET]));
 	return j;
 }
 

@@ -27,6 +27,13 @@ enum exit_action {
 	EXIT_DETACH,		/* SIGTERM detaches and unpins, like --cleanup */
 };
 
+/* How the monitors' programs attach: tp_btf where it works, or raw_tp (monitors.attach). */
+enum mon_attach_mode {
+	MON_ATTACH_AUTO,
+	MON_ATTACH_TP_BTF,
+	MON_ATTACH_RAW_TP,
+};
+
 /* Interface name meaning "the interface of the IPv4 (else IPv6) default route". */
 #define IFACE_DEFAULT_ROUTE "default-route"
 
@@ -84,6 +91,12 @@ struct aegis_config {
 	uint32_t guard_cap_block_v4, guard_cap_block_v6;
 	uint32_t guard_cap_allow_v4, guard_cap_allow_v6;
 	uint32_t guard_cap_block_scoped_v4, guard_cap_block_scoped_v6;
+
+	/* monitors: each one on or off (indexed by MON_RUNQ.. in aegis/monitors.h). */
+	enum mon_attach_mode mon_attach;
+	bool mon_enabled[4];
+	char **mon_runq_cgroups;	/* cgroup v2 paths ("/system.slice/x.service") */
+	size_t n_mon_runq_cgroups;
 };
 
 /* The embedded default configuration text (src/default.yaml), NUL-terminated. */
@@ -105,6 +118,7 @@ json_t *config_to_json(const struct aegis_config *cfg);
 const char *guard_mode_name(enum guard_mode m);
 int guard_mode_parse(const char *s, enum guard_mode *m);
 const char *xdp_attach_mode_name(enum xdp_attach_mode m);
+const char *mon_attach_mode_name(enum mon_attach_mode m);
 
 /* `aegis config default | check FILE... | show [FILE]` */
 int cmd_config(int argc, char **argv);
