@@ -590,7 +590,9 @@ SEC(HOOK("netif_receive_skb"))
 int BPF_PROG(mon_netif_receive_skb, struct sk_buff *skb)
 {
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	unsigned char *head, *data;
 	struct mon_if_stats *st;
+	__u16 mac;
 
 	if (!dev)
 		return 0;
@@ -598,8 +600,16 @@ int BPF_PROG(mon_netif_receive_skb, struct sk_buff *skb)
 	if (!st)
 		return 0;
 	st->rx_packets++;
-	/* The stack has pulled the link-layer header by now: add it back, as the device counts. */
-	st->rx_bytes += BPF_CORE_READ(skb, len) + BPF_CORE_READ(skb, mac_len);
+	/*
+	 * The driver has pulled the link-layer header (eth_type_trans) and mac_len is not set yet:
+	 * add back what lies between the mac header and the data, as the device counts it.
+	 */
+	head = BPF_CORE_READ(skb, head);
+	data = BPF_CORE_READ(skb, data);
+	mac = BPF_CORE_READ(skb, mac_header);
+	st->rx_bytes += BPF_CORE_READ(skb, len);
+	if (mac != (__u16)~0U && data - head >= mac)
+		st->rx_bytes += (__u64)(data - head) - mac;
 	return 0;
 }
 

@@ -561,18 +561,18 @@ void monitors_events_consume(struct monitors *m)
 /* ---- tick -------------------------------------------------------------------------------- */
 
 /*
- * Page allocation failures the caller did not expect (no __GFP_NOWARN) in the last second, as
- * one event per second with failures: a burst, not one event per failure.
+ * Page allocation failures in the last second, as one event per second that had any (a burst,
+ * not an event per failure): those the caller did not expect and, apart, those it allowed for
+ * (__GFP_NOWARN, which a memory cgroup at its limit also produces for kernel memory).
  */
 static void alloc_failure_events(struct monitors *m)
 {
-	struct mon_alloc_fail f;
-	uint32_t zero = 0;
+	struct mon_alloc_fail f = {}, *v;
 	uint64_t total[2] = {};
-	json_t *orders;
-	char comm[sizeof(f.last_comm) + 1], gfp[24];
+	char comm[sizeof(f.last_comm) + 1], gfp[24], key[8];
 	int ncpu = libbpf_num_possible_cpus();
-	struct mon_alloc_fail *v;
+	uint32_t zero = 0;
+	json_t *orders;
 
 	if (ncpu <= 0 || !m->enabled[MON_MEM])
 		return;
@@ -581,7 +581,6 @@ static void alloc_failure_events(struct monitors *m)
 		free(v);
 		return;
 	}
-	memset(&f, 0, sizeof(f));
 	for (int c = 0; c < ncpu; c++) {
 		for (int o = 0; o < MON_MAX_ORDER; o++)
 			for (int w = 0; w < 2; w++)
@@ -595,31 +594,31 @@ static void alloc_failure_events(struct monitors *m)
 		}
 	}
 	free(v);
-	for (int o = 0; o < MON_MAX_ORDER; o++)
-		for (int w = 0; w < 2; w++)
-			total[w] += f.failures[o][w];
-	if (m->alloc_seen_valid && total[0] > m->alloc_seen[0]) {
-		orders = json_object();
-		memcpy(comm, f.last_comm, sizeof(f.last_comm));
-		comm[sizeof(f.last_comm)] = '\0';
-		snprintf(gfp, sizeof(gfp), "0x%llx", (unsigned long long)f.last_gfp);
-		for (int o = 0; o < MON_MAX_ORDER; o++) {
-			char key[8];
+	orders = json_object();
+	for (int o = 0; m->alloc_seen_valid && o < MON_MAX_ORDER; o++) {
+		uint64_t d[2] = { f.failures[o][0] - m->alloc_seen[o][0], f.failures[o][1] - m->alloc_seen[o][1] };
 
-			snprintf(key, sizeof(key), "%d", o);
-			if (f.failures[o][0])
-				json_object_set_new(orders, key, json_integer((json_int_t)f.failures[o][0]));
-		}
-		events_publish("alloc_failure",
-			       json_pack("{s:I, s:I, s:i, s:o, s:{s:i, s:s, s:i, s:s}}", "failures",
-					 (json_int_t)(total[0] - m->alloc_seen[0]), "nowarn_failures",
-					 (json_int_t)(total[1] - m->alloc_seen[1]), "interval_seconds", 1,
-					 "by_order_total", orders, "last", "pid", (int)f.last_pid, "comm", comm,
-					 "order", (int)f.last_order, "gfp", gfp));
+		total[0] += d[0];
+		total[1] += d[1];
+		snprintf(key, sizeof(key), "%d", o);
+		if (d[0] || d[1])
+			json_object_set_new(orders, key, json_pack("{s:I, s:I}", "failures", (json_int_t)d[0],
+								   "nowarn", (json_int_t)d[1]));
 	}
-	m->alloc_seen[0] = total[0];
-	m->alloc_seen[1] = total[1];
+	memcpy(m->alloc_seen, f.failures, sizeof(m->alloc_seen));
 	m->alloc_seen_valid = true;
+	if (!total[0] && !total[1]) {
+		json_decref(orders);
+		return;
+	}
+	memcpy(comm, f.last_comm, sizeof(f.last_comm));
+	comm[sizeof(f.last_comm)] = '\0';
+	snprintf(gfp, sizeof(gfp), "0x%llx", (unsigned long long)f.last_gfp);
+	events_publish("alloc_failure",
+		       json_pack("{s:I, s:I, s:i, s:o, s:{s:i, s:s, s:i, s:s}}", "failures",
+				 (json_int_t)total[0], "nowarn_failures", (json_int_t)total[1],
+				 "interval_seconds", 1, "by_order", orders, "last", "pid", (int)f.last_pid,
+				 "comm", comm, "order", (int)f.last_order, "gfp", gfp));
 }
 
 void monitors_tick(struct monitors *m)

@@ -46,8 +46,8 @@ struct monitors {
 	size_t n_drop_reasons;
 	uint32_t gfp_nowarn;
 	uint64_t netns_ino;
-	/* Page allocation failures seen at the last tick, for burst events. */
-	uint64_t alloc_seen[2];
+	/* Page allocation failures seen at the last tick ([order][nowarn]), for burst events. */
+	uint64_t alloc_seen[MON_MAX_ORDER][2];
 	bool alloc_seen_valid;
 	uint64_t oom_events;		/* OOM records turned into events */
 };
