@@ -15,6 +15,7 @@
 #define TOP_MAX 1000
 
 static struct monitors M = { .iter_link_fd = -1 };
+static char start_error[256];	/* why the monitors could not be loaded, for status */
 
 static bool any_enabled(const struct aegis_config *cfg)
 {
@@ -33,11 +34,22 @@ static int mon_start(const struct aegis_config *cfg)
 	char dir[PATH_MAX];
 
 	snprintf(dir, sizeof(dir), "%s/monitors/links", cfg->pin_root);
+	int err;
+
+	start_error[0] = '\0';
 	if (!any_enabled(cfg) && access(dir, F_OK)) {
 		pr_info("monitors: all off in the configuration: nothing loaded");
 		return 0;
 	}
-	return monitors_start(&M, cfg);
+	err = monitors_start(&M, cfg);
+	if (err) {
+		/* Host monitors are not worth the guard: the agent runs on without them, and says so. */
+		snprintf(start_error, sizeof(start_error), "cannot load or attach: %s (see the agent's log)",
+			 errstr(err));
+		pr_err("monitors: %s; the agent runs without them", start_error);
+		monitors_stop(&M, false);
+	}
+	return 0;
 }
 
 static int mon_reconfigure(const struct aegis_config *old, const struct aegis_config *cfg)
@@ -74,7 +86,11 @@ static void mon_on_readable(int fd)
 
 static json_t *mon_status(void)
 {
-	return monitors_status_json(&M);
+	json_t *s = monitors_status_json(&M);
+
+	if (start_error[0])
+		json_object_set_new(s, "error", json_string(start_error));
+	return s;
 }
 
 static void mon_metrics(FILE *f)
@@ -99,7 +115,7 @@ static json_t *mon_attachments(const struct bpfobj *o, const char *prog)
 
 static void get_all(struct api_request *req, struct api_response *resp)
 {
-	resp->json = monitors_status_json(&M);
+	resp->json = mon_status();
 }
 
 /* GET /v1/monitors/NAME[?top=N&window=S] */

@@ -1,0 +1,108 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The cost of leaving each host monitor on: every workload runs with all monitors off, then with
+# one on (runq, io, mem, net), then with all on, in alternating rounds on the same agent so that
+# the machine's noise falls on every state alike; the table gives medians and the change
+# against "off". Needs root, fio, a loop device.
+#   bench/monitors/run.sh [ROUNDS]          (BPF_STATS=false: with bpf.stats off)
+set -u
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-5}
+AEGIS=$PWD/build/aegis
+TMP=$(mktemp -d /tmp/aegis-bench-mon.XXXXXX)
+PIN_ROOT=/sys/fs/bpf/aegis-bench-mon-$$
+SOCK=$TMP/aegis.sock
+LOOP=
+AGENT=
+cleanup() {
+	[ -n "$AGENT" ] && kill "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null
+	[ -n "$LOOP" ] && losetup -d "$LOOP"
+	"$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null 2>&1
+	rm -rf "$TMP" /dev/shm/aegis-bench-mon-$$.img /dev/shm/aegis-bench-mon-$$.dd
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command -v fio >/dev/null || { echo "bench/monitors: needs fio (apt-get install fio)" >&2; exit 1; }
+cc -O2 -Wall -o "$TMP/pingpong" bench/monitors/pingpong.c && cc -O2 -Wall -o "$TMP/udploop" bench/monitors/udploop.c || exit 1
+truncate -s 256M /dev/shm/aegis-bench-mon-$$.img
+LOOP=$(losetup -f --show /dev/shm/aegis-bench-mon-$$.img) || exit 1
+dd if=/dev/urandom of="$LOOP" bs=1M count=256 oflag=direct status=none
+
+cat >"$TMP/agent.yaml" <<YAML
+agent:
+  socket: $SOCK
+  state_dir: $TMP/state
+  audit_log: $TMP/audit.jsonl
+  log_level: warn
+bpf:
+  pin_root: $PIN_ROOT
+  stats: ${BPF_STATS:-true}
+guard:
+  enabled: false
+YAML
+"$AEGIS" agent --config "$TMP/agent.yaml" >"$TMP/agent.log" 2>&1 &
+AGENT=$!
+for _ in $(seq 50); do "$AEGIS" --socket "$SOCK" status >/dev/null 2>&1 && break; sleep 0.1; done
+cli() { "$AEGIS" --socket "$SOCK" "$@"; }
+
+STATES="off runq io mem net all"
+WORKLOADS="pingpong_same_cpu pingpong_cross_cpu fio_randread dd_tmpfs udp_loopback"
+
+set_state() {
+	for m in runq io mem net; do
+		if [ "$1" = all ] || [ "$1" = "$m" ]; then cli monitor enable "$m" >/dev/null; else cli monitor disable "$m" >/dev/null; fi
+	done
+}
+
+# Each prints nanoseconds per operation (lower is better).
+run_workload() {
+	case $1 in
+	pingpong_same_cpu) "$TMP/pingpong" -n 200000 -c 1 ;;
+	pingpong_cross_cpu) "$TMP/pingpong" -n 20000 -c 0 -x 1 ;;
+	fio_randread)
+		taskset -c 1 fio --name=r --filename="$LOOP" --rw=randread --bs=4k --direct=1 --ioengine=psync \
+		    --runtime=2 --time_based --output-format=json 2>/dev/null |
+			jq '1e9 / .jobs[0].read.iops | floor' ;;
+	dd_tmpfs)
+		local t0 t1
+		t0=$(date +%s%N)
+		taskset -c 1 dd if=/dev/zero of=/dev/shm/aegis-bench-mon-$$.dd bs=1M count=512 status=none
+		t1=$(date +%s%N)
+		rm -f /dev/shm/aegis-bench-mon-$$.dd
+		echo $(( (t1 - t0) / (512 * 256) )) ;;	# per 4 KiB page
+	udp_loopback) taskset -c 1 "$TMP/udploop" -n 300000 ;;
+	esac
+}
+
+for r in $(seq "$ROUNDS"); do
+	for s in $STATES; do
+		set_state "$s"
+		for w in $WORKLOADS; do
+			echo "$w $s $(run_workload "$w")" >>"$TMP/results"
+		done
+	done
+	echo "round $r of $ROUNDS done" >&2
+done
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "kernel $(uname -r), $(nproc) CPUs, bpf.stats ${BPF_STATS:-true}, $ROUNDS rounds, medians (ns per operation; change against off)"
+echo
+printf "| workload (unit) |"; for s in $STATES; do printf " %s |" "$s"; done; echo
+printf "|---|"; for s in $STATES; do printf -- "---:|"; done; echo
+for w in $WORKLOADS; do
+	base=$(awk -v w="$w" '$1 == w && $2 == "off" { print $3 }' "$TMP/results" | median)
+	case $w in
+	pingpong_same_cpu) unit="ns/round trip, both on one CPU" ;;
+	pingpong_cross_cpu) unit="ns/round trip, one CPU each" ;;
+	fio_randread) unit="ns/4k read, loop on tmpfs" ;;
+	dd_tmpfs) unit="ns/4k page written" ;;
+	udp_loopback) unit="ns/packet" ;;
+	esac
+	printf "| %s (%s) |" "$w" "$unit"
+	for s in $STATES; do
+		v=$(awk -v w="$w" -v s="$s" '$1 == w && $2 == s { print $3 }' "$TMP/results" | median)
+		if [ "$s" = off ]; then printf " %s |" "$v"; else awk -v v="$v" -v b="$base" 'BEGIN { printf " %s (%+.1f%%) |", v, (v - b) * 100 / b }'; fi
+	done
+	echo
+done
