@@ -201,6 +201,10 @@ static void print_mem(json_t *j)
 		snprintf(title, sizeof(title), "Reclaim stalls (%s)", kind);
 		print_hist(h, title);
 	}
+	if (json_is_false(json_object_get(pf, "enabled"))) {
+		printf("Page allocation failures: not watched (monitors.mem.alloc_failures: false)\n");
+		goto oom;
+	}
 	printf("Page allocation failures: %lld (and %lld that the caller allowed, __GFP_NOWARN)\n",
 	       jint(pf, "failures"), jint(pf, "nowarn"));
 	json_array_foreach(json_object_get(pf, "by_order"), i, o)
@@ -211,6 +215,7 @@ static void print_mem(json_t *j)
 	if (json_is_object(last))
 		printf("  last: pid %lld (%s), order %lld, gfp 0x%llx\n", jint(last, "pid"), jstr(last, "comm"),
 		       jint(last, "order"), jint(last, "gfp"));
+oom:
 	printf("OOM kills: %lld (details: aegis events --type oom_kill)\n", jint(j, "oom_kills"));
 }
 

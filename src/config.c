@@ -190,6 +190,7 @@ static const struct key_spec mon_io_keys[] = {
 };
 static const struct key_spec mon_mem_keys[] = {
 	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_MEM]) },
+	{ .name = "alloc_failures", .type = V_BOOL, .off = FIELD(mon_alloc_failures) },
 };
 static const struct key_spec mon_net_keys[] = {
 	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_NET]) },
@@ -1017,6 +1018,7 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->mon_attach = MON_ATTACH_AUTO;
 	for (int i = 0; i < MON_COUNT; i++)
 		c->mon_enabled[i] = true;
+	c->mon_alloc_failures = true;
 	if (!c->source || !c->socket_path || !c->state_dir || !c->audit_log || !c->pin_root ||
 	    !c->n_guard_ifaces)
 		return -ENOMEM;
@@ -1287,12 +1289,13 @@ json_t *config_to_json(const struct aegis_config *c)
 				      "max_per_sec", (json_int_t)c->sample_max_per_sec, "burst",
 				      (json_int_t)c->sample_burst));
 	json_object_set_new(j, "monitors",
-			    json_pack("{s:s, s:{s:b, s:o}, s:{s:b}, s:{s:b}, s:{s:b}}", "attach",
+			    json_pack("{s:s, s:{s:b, s:o}, s:{s:b}, s:{s:b, s:b}, s:{s:b}}", "attach",
 				      mon_attach_mode_name(c->mon_attach), "runq", "enabled",
 				      c->mon_enabled[MON_RUNQ], "cgroups",
 				      strv_json(c->mon_runq_cgroups, c->n_mon_runq_cgroups), "io",
 				      "enabled", c->mon_enabled[MON_IO], "mem", "enabled",
-				      c->mon_enabled[MON_MEM], "net", "enabled", c->mon_enabled[MON_NET]));
+				      c->mon_enabled[MON_MEM], "alloc_failures", c->mon_alloc_failures,
+				      "net", "enabled", c->mon_enabled[MON_NET]));
 	return j;
 }
 

@@ -95,6 +95,7 @@ struct aegis_config {
 	/* monitors: each one on or off (indexed by MON_RUNQ.. in aegis/monitors.h). */
 	enum mon_attach_mode mon_attach;
 	bool mon_enabled[4];
+	bool mon_alloc_failures;	/* mem: also hook every page allocation (kmem:mm_page_alloc) */
 	char **mon_runq_cgroups;	/* cgroup v2 paths ("/system.slice/x.service") */
 	size_t n_mon_runq_cgroups;
 };

@@ -85,6 +85,12 @@ static const struct bpfobj_desc raw_desc = {
 	.programs = raw_programs, .maps = mon_maps,
 };
 
+/* The page allocator hook runs on every allocation: mem has it only with alloc_failures. */
+static bool hook_wanted(const struct monitors *m, const struct mon_hook *mh)
+{
+	return m->alloc_failures || !streq(mh->prog, "mon_page_alloc");
+}
+
 static struct hook hook_of(const struct monitors *m, const struct mon_hook *mh)
 {
 	return (struct hook){
@@ -219,7 +225,7 @@ static int attach_monitor(struct monitors *m, int mon)
 		struct hook h = hook_of(m, &mon_hooks[i]);
 		int err;
 
-		if (mon_hooks[i].mon != mon || m->links[i].fd >= 0)
+		if (mon_hooks[i].mon != mon || m->links[i].fd >= 0 || !hook_wanted(m, &mon_hooks[i]))
 			continue;
 		err = hook_attach(&m->obj, &h, &m->links[i]);
 		if (err) {
@@ -343,6 +349,15 @@ static void open_task_iter(struct monitors *m)
 static int apply_states(struct monitors *m, const struct aegis_config *cfg)
 {
 	int err = 0;
+
+	m->alloc_failures = cfg->mon_alloc_failures;
+	for (size_t i = 0; i < ARRAY_SIZE(mon_hooks); i++) {
+		struct hook h = hook_of(m, &mon_hooks[i]);
+
+		/* mem stays on without its allocation hook: that one alone goes. */
+		if (!hook_wanted(m, &mon_hooks[i]) && (m->links[i].fd >= 0 || link_pinned(m, h.link)))
+			hook_detach(&m->obj, &h, &m->links[i], &actor_config);
+	}
 
 	for (int mon = 0; mon < MON_COUNT; mon++) {
 		bool want = cfg->mon_enabled[mon] && !m->unavailable[mon];
@@ -574,7 +589,7 @@ static void alloc_failure_events(struct monitors *m)
 	uint32_t zero = 0;
 	json_t *orders;
 
-	if (ncpu <= 0 || !m->enabled[MON_MEM])
+	if (ncpu <= 0 || !m->enabled[MON_MEM] || !m->alloc_failures)
 		return;
 	v = calloc((size_t)ncpu, sizeof(*v));
 	if (!v || bpf_map_lookup_elem(bpfobj_map_fd(&m->obj, "mon_alloc_fail"), &zero, v)) {

@@ -35,6 +35,7 @@ struct monitors {
 	bool running;			/* the object is loaded (some monitor is or was on) */
 	bool raw;			/* the raw_tp build is loaded, not the tp_btf one */
 	bool enabled[MON_COUNT];
+	bool alloc_failures;		/* mem includes the page allocator hook */
 	const char *unavailable[MON_COUNT];	/* why it cannot run on this kernel; NULL: it can */
 	struct hook_link links[MON_HOOKS_MAX];
 	struct mon_cgroup cgroups[MON_RUNQ_MAX_CGROUPS];

@@ -293,8 +293,8 @@ static json_t *mem_json(struct monitors *m)
 
 		memcpy(comm, last.last_comm, 16);
 		comm[16] = '\0';
-		return json_pack("{s:o, s:{s:I, s:I, s:o, s:o}, s:I, s:I, s:I}", "reclaim_stalls", reclaim,
-				 "page_alloc_failures", "failures", (json_int_t)total[0], "nowarn",
+		return json_pack("{s:o, s:{s:b, s:I, s:I, s:o, s:o}, s:I, s:I, s:I}", "reclaim_stalls", reclaim,
+				 "page_alloc_failures", "enabled", m->alloc_failures, "failures", (json_int_t)total[0], "nowarn",
 				 (json_int_t)total[1], "by_order", orders, "last",
 				 last.last_ns ? json_pack("{s:i, s:s, s:i, s:I}", "pid", (int)last.last_pid,
 							  "comm", comm, "order", (int)last.last_order,
@@ -499,7 +499,7 @@ static void io_metrics(FILE *f, json_t *j)
 	}
 }
 
-static void mem_metrics(FILE *f, json_t *j)
+static void mem_metrics(FILE *f, json_t *j, bool alloc_failures)
 {
 	json_t *o, *pf = json_object_get(j, "page_alloc_failures");
 	uint64_t slots[MON_HIST_SLOTS], sum;
@@ -515,6 +515,8 @@ static void mem_metrics(FILE *f, json_t *j)
 				    slots, MON_HIST_SLOTS, &sum))
 			hist_prometheus(f, "aegis_memory_reclaim_stall_seconds", label, slots, MON_HIST_SLOTS, sum);
 	}
+	if (!alloc_failures)
+		goto oom;
 	metric_help(f, "aegis_memory_page_alloc_failures_total", "counter",
 		    "Page allocations that returned no page, by order; nowarn=\"true\": the caller expected it might (__GFP_NOWARN).");
 	json_array_foreach(json_object_get(pf, "by_order"), i, o) {
@@ -525,6 +527,7 @@ static void mem_metrics(FILE *f, json_t *j)
 		fprintf(f, "aegis_memory_page_alloc_failures_total{order=\"%lld\",nowarn=\"true\"} %lld\n", order,
 			(long long)json_integer_value(json_object_get(o, "nowarn")));
 	}
+oom:
 	metric_help(f, "aegis_memory_oom_kills_total", "counter", "Tasks the OOM killer chose (oom:mark_victim).");
 	fprintf(f, "aegis_memory_oom_kills_total %lld\n", (long long)json_integer_value(json_object_get(j, "oom_kills")));
 }
@@ -579,7 +582,7 @@ void monitors_metrics(struct monitors *m, FILE *f)
 		else if (mon == MON_IO)
 			io_metrics(f, j);
 		else if (mon == MON_MEM)
-			mem_metrics(f, j);
+			mem_metrics(f, j, m->alloc_failures);
 		else
 			net_metrics(f, j);
 		json_decref(j);

@@ -39,6 +39,8 @@ monitors:
     cgroups: [/$CGNAME]
   io:
     enabled: ${IO_ENABLED:-true}
+  mem:
+    alloc_failures: ${ALLOC:-true}
 YAML
 }
 write_monitors_config
@@ -269,10 +271,12 @@ stop_agent_kill
 start_agent || fail "agent restarts" "$(tail -5 "$TMP/agent.log")"
 after=$(ids)
 check "a restarted agent adopts the pinned hooks (same link ids)" test "$before" = "$after" -a "$before" != "[]"
-IO_ENABLED=false write_monitors_config
+IO_ENABLED=false ALLOC=false write_monitors_config
 reload() { kill -HUP "$AGENT_PID"; sleep 1; }
 reload
 check "io's links are detached by the reload" test ! -e "$PIN_ROOT/monitors/links/mon_block_rq_issue"
+check "mem.alloc_failures: false detaches the page allocator hook alone" \
+	test ! -e "$PIN_ROOT/monitors/links/mon_page_alloc" -a -e "$PIN_ROOT/monitors/links/mon_mark_victim"
 ATTACH=raw_tp write_monitors_config
 reload
 jcheck "the monitors now run as raw_tp" '.attach == "raw_tp" and .monitors.runq.enabled' monitor --json
