@@ -73,9 +73,11 @@ static const struct command commands[] = {
 	  "tcpdump and Wireshark open: the first 128 bytes of each dropped (or would-dropped) packet.\n"
 	  "Stops after N packets, S seconds, or Ctrl-C." },
 	{ "top", cmd_top, "top [-n N] [--json]",
-	  "The busiest source prefixes by offered packet rate over the last second, with bytes/s,\n"
-	  "packets and over-limit packets, from the per-source rate-limit buckets (classes with a\n"
-	  "limit in guard.rate_limit are accounted)." },
+	  "The busiest source prefixes (the rate-limit prefix: /32 and /64 by default) over the last\n"
+	  "second: packets and bytes per second, split into passed, dropped and would-drop (observe\n"
+	  "mode), with totals and, where a rate limit applies, the packets over it. From a sample of\n"
+	  "1 in guard.top.sample_every packets, so figures are estimates and a source must send that\n"
+	  "many packets to appear." },
 	{ "audit", cmd_audit, "audit [-n N] [--json]",
 	  "The last N records of the agent's audit log (default 20)." },
 	{ "monitor", cmd_monitor, "monitor [runq|io|mem|net] [--interval S] [--count N] [--top N] [--json] | monitor enable|disable NAME",

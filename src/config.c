@@ -165,6 +165,10 @@ static const struct key_spec sampling_keys[] = {
 	{ .name = "burst", .type = V_U32, .off = FIELD(sample_burst), .max = 1000000 },
 };
 
+static const struct key_spec guard_top_keys[] = {
+	{ .name = "sample_every", .type = V_U32, .off = FIELD(top_every), .max = 1000000 },
+};
+
 static const struct key_spec guard_keys[] = {
 	{ .name = "enabled", .type = V_BOOL, .off = FIELD(guard_enabled) },
 	{ .name = "interfaces", .type = V_IFACES, .off = FIELD(guard_ifaces),
@@ -178,6 +182,7 @@ static const struct key_spec guard_keys[] = {
 	{ .name = "later_fragments", .type = V_ENUM, .off = FIELD(guard_later_fragment_action), .names = action_names },
 	SECTION("rate_limit", rate_limit_keys),
 	SECTION("sampling", sampling_keys),
+	SECTION("top", guard_top_keys),
 };
 
 static const struct key_spec mon_runq_keys[] = {
@@ -1015,6 +1020,7 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->guard_cap_allow_v6 = GUARD_ALLOW_V6_DEFAULT;
 	c->guard_cap_block_scoped_v4 = GUARD_BLOCK_SCOPED_V4_DEFAULT;
 	c->guard_cap_block_scoped_v6 = GUARD_BLOCK_SCOPED_V6_DEFAULT;
+	c->top_every = GUARD_TOP_EVERY_DEFAULT;
 	c->mon_attach = MON_ATTACH_AUTO;
 	for (int i = 0; i < MON_COUNT; i++)
 		c->mon_enabled[i] = true;
@@ -1284,6 +1290,7 @@ json_t *config_to_json(const struct aegis_config *c)
 				      "tcp_syn", rate_json(&c->rl[0]), "udp", rate_json(&c->rl[1]),
 				      "icmp", rate_json(&c->rl[2]), "all", rate_json(&c->rl[3]),
 				      "auto_block", "after", after, "ttl", ttl));
+	json_object_set_new(g, "top", json_pack("{s:I}", "sample_every", (json_int_t)c->top_every));
 	json_object_set_new(g, "sampling",
 			    json_pack("{s:I, s:I, s:I}", "every", (json_int_t)c->sample_every,
 				      "max_per_sec", (json_int_t)c->sample_max_per_sec, "burst",

@@ -87,6 +87,9 @@ struct aegis_config {
 	uint32_t sample_every;			/* 1 in N drops; 0 = none */
 	uint32_t sample_max_per_sec, sample_burst;
 
+	/* guard.top: one in top_every packets sampled into the per-source counters; 0 = off. */
+	uint32_t top_every;
+
 	/* Entries each list map holds; a full list is an error naming the key to raise. */
 	uint32_t guard_cap_block_v4, guard_cap_block_v6;
 	uint32_t guard_cap_allow_v4, guard_cap_allow_v6;

@@ -183,6 +183,18 @@ static int kernel_del(struct lists *l, const struct decision *d)
 	return e == -ENOENT ? 0 : e;
 }
 
+/* A scoped entry's kernel record: 0, -ENODEV while the guard is not running, or -errno. */
+static int scoped_lookup(const struct lists *l, const struct decision *d, struct guard_rule *rule)
+{
+	int fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
+	union scoped_key k;
+
+	if (fd < 0)
+		return -ENODEV;
+	scoped_key(d, &k);
+	return bpf_map_lookup_elem(fd, &k, rule) ? -errno : 0;
+}
+
 /* Hit counters of an entry, from the kernel; zeroes when it is not there. */
 static void kernel_hits(const struct lists *l, const struct decision *d, uint64_t *packets,
 			uint64_t *bytes, uint64_t *last_hit_boot)
@@ -190,14 +202,10 @@ static void kernel_hits(const struct lists *l, const struct decision *d, uint64_
 	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
 	const struct prefix_rule *r;
 	struct guard_rule rule;
-	union scoped_key k;
-	int fd;
 
 	*packets = *bytes = *last_hit_boot = 0;
 	if (d->scope.proto) {
-		fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
-		scoped_key(d, &k);
-		if (fd >= 0 && bpf_map_lookup_elem(fd, &k, &rule) == 0) {
+		if (scoped_lookup(l, d, &rule) == 0) {
 			*packets = rule.hit_packets;
 			*bytes = rule.hit_bytes;
 			*last_hit_boot = rule.last_hit_ns;
@@ -212,17 +220,16 @@ static void kernel_hits(const struct lists *l, const struct decision *d, uint64_
 	}
 }
 
+/* The kernel has the entry, or has no lists to have it in. */
 static bool kernel_has(const struct lists *l, const struct decision *d)
 {
 	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
 	struct guard_rule rule;
-	union scoped_key k;
-	int fd;
 
 	if (d->scope.proto) {
-		fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
-		scoped_key(d, &k);
-		return fd < 0 || bpf_map_lookup_elem(fd, &k, &rule) == 0;
+		int e = scoped_lookup(l, d, &rule);
+
+		return e == 0 || e == -ENODEV;
 	}
 	return !t || prefix_table_find(t, &d->cidr) != 0;
 }
@@ -693,9 +700,11 @@ int lists_start(struct lists *l, struct guard *g, const struct aegis_config *cfg
 	decisions_init(&l->store);
 	l->guard = g;
 	snprintf(l->state_file, sizeof(l->state_file), "%s/decisions.tsv", cfg->state_dir);
-	err = decisions_load(&l->store, l->state_file, &loaded, &expired);
+	snprintf(l->journal_file, sizeof(l->journal_file), "%s/decisions.journal", cfg->state_dir);
+	err = decisions_load(&l->store, l->state_file, l->journal_file, &loaded, &expired);
 	if (err == -EBADMSG)
-		pr_warn("guard: %s has lines that are not entries; they were skipped", l->state_file);
+		pr_warn("guard: %s or %s has lines that are not entries; they were skipped", l->state_file,
+			l->journal_file);
 	else if (err && err != -ENOENT)
 		return pr_err_errno(err, "guard: cannot read %s", l->state_file);
 	if (loaded || expired)
@@ -705,6 +714,24 @@ int lists_start(struct lists *l, struct guard *g, const struct aegis_config *cfg
 	err = lists_restore(l);
 	if (!err)
 		err = lists_sync_config(l, cfg);
+	/* One snapshot of what is in force now; the journal starts empty. */
+	if (!err) {
+		int e = decisions_compact(&l->store, l->state_file, l->journal_file);
+
+		if (e)
+			pr_err_errno(e, "guard: cannot save the lists to %s", l->state_file);
+	}
+	return err;
+}
+
+int lists_commit(struct lists *l)
+{
+	int err = decisions_commit(&l->store, l->state_file, l->journal_file);
+
+	if (err)
+		log_once(LOG_LVL_ERROR, "lists-commit", "guard: cannot save list changes to %s: %s "
+			 "(they are in force, but a restart after --cleanup or a reboot would lose them)",
+			 l->journal_file, errstr(err));
 	return err;
 }
 
@@ -767,12 +794,8 @@ int lists_sync_config(struct lists *l, const struct aegis_config *cfg)
 
 void lists_stop(struct lists *l)
 {
-	if (l->store.dirty) {
-		int err = decisions_save(&l->store, l->state_file);
-
-		if (err)
-			pr_err_errno(err, "guard: cannot save the lists to %s", l->state_file);
-	}
+	if (l->state_file[0])
+		lists_commit(l);
 	decisions_free(&l->store);
 }
 
@@ -813,14 +836,7 @@ void lists_tick(struct lists *l)
 			  json_pack("{s:I, s:o}", "count", (json_int_t)total, "entries", gone));
 	else
 		json_decref(gone);
-	if (l->store.dirty && now - l->last_save_ns >= NSEC_PER_SEC) {
-		int err = decisions_save(&l->store, l->state_file);
-
-		if (err)
-			log_once(LOG_LVL_ERROR, "lists-save", "guard: cannot save the lists to %s: %s",
-				 l->state_file, errstr(err));
-		l->last_save_ns = now;
-	}
+	lists_commit(l);
 }
 
 static int cmp_decisions(const void *pa, const void *pb)

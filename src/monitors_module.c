@@ -141,10 +141,13 @@ static void get_one(struct api_request *req, struct api_response *resp)
 
 static void set_state(struct api_request *req, struct api_response *resp, bool on)
 {
+	static const char *const fields[] = { "monitor", NULL };
 	const char *name = json_string_value(json_object_get(req->body, "monitor"));
 	char err[256];
 	int mon = name ? mon_index(name) : -1, e;
 
+	if (!api_body_fields(req, fields, resp))
+		return;
 	if (!json_is_object(req->body) || !name) {
 		api_error(resp, 400, "body must be {\"monitor\": \"runq\"|\"io\"|\"mem\"|\"net\"}");
 		return;
