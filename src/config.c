@@ -1022,9 +1022,14 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->guard_cap_block_scoped_v6 = GUARD_BLOCK_SCOPED_V6_DEFAULT;
 	c->top_every = GUARD_TOP_EVERY_DEFAULT;
 	c->mon_attach = MON_ATTACH_AUTO;
+	/*
+	 * On by default: what costs at most 3% on the issue's benchmarks (docs/monitors.md,
+	 * Benchmarks). runq costs 8-9% on pipe ping-pong and the page allocator hook 10-11% on dd
+	 * into tmpfs, so they are off until asked for.
+	 */
 	for (int i = 0; i < MON_COUNT; i++)
-		c->mon_enabled[i] = true;
-	c->mon_alloc_failures = true;
+		c->mon_enabled[i] = i != MON_RUNQ;
+	c->mon_alloc_failures = false;
 	if (!c->source || !c->socket_path || !c->state_dir || !c->audit_log || !c->pin_root ||
 	    !c->n_guard_ifaces)
 		return -ENOMEM;

@@ -36,6 +36,7 @@ guard:
 monitors:
   attach: ${ATTACH:-auto}
   runq:
+    enabled: true
     cgroups: [/$CGNAME]
   io:
     enabled: ${IO_ENABLED:-true}
