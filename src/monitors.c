@@ -647,6 +647,8 @@ void monitors_tick(struct monitors *m)
 	if (m->enabled[MON_RUNQ] && m->iter_link_fd >= 0 && m->tasks)
 		mon_tasks_sample(m->tasks, m->iter_link_fd);
 	alloc_failure_events(m);
-	if (m->enabled[MON_NET] && ++ticks % 10 == 0)
+	if (++ticks % 10)
+		return;
+	if (m->enabled[MON_NET])
 		monitors_forget_gone_ifaces(m);
 }

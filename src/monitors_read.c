@@ -231,8 +231,8 @@ static json_t *io_json(struct monitors *m)
 	struct mon_io_key key, next;
 	struct mon_io_stats st;
 	json_t *devs = json_array();
-	uint64_t overflow = 0;
-	uint32_t zero = 0;
+	uint64_t overflow = 0, unmatched = 0;
+	uint32_t k_overflow = MON_IO_OVERFLOW, k_unmatched = MON_IO_UNMATCHED;
 	bool first = true;
 	char name[64], majmin[24];
 
@@ -248,8 +248,10 @@ static json_t *io_json(struct monitors *m)
 			key.op < MON_IO_OPS ? io_op_names[key.op] : "other", "latency", mhist_json(&st.lat),
 			"bytes", (json_int_t)st.bytes, "errors", (json_int_t)st.errors));
 	}
-	mon_percpu_sum_u64(map_fd(m, "mon_io_overflow"), &zero, 1, &overflow);
-	return json_pack("{s:o, s:I}", "devices", devs, "overflow", (json_int_t)overflow);
+	mon_percpu_sum_u64(map_fd(m, "mon_io_overflow"), &k_overflow, 1, &overflow);
+	mon_percpu_sum_u64(map_fd(m, "mon_io_overflow"), &k_unmatched, 1, &unmatched);
+	return json_pack("{s:o, s:I, s:I}", "devices", devs, "overflow", (json_int_t)overflow,
+			 "unmatched", (json_int_t)unmatched);
 }
 
 /* ---- mem -------------------------------------------------------------------------------- */

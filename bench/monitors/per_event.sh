@@ -35,6 +35,9 @@ bpf:
   stats: true
 guard:
   enabled: false
+monitors:
+  runq: {enabled: true}
+  mem: {alloc_failures: true}
 YAML
 "$AEGIS" agent --config "$TMP/agent.yaml" >"$TMP/agent.log" 2>&1 &
 AGENT=$!

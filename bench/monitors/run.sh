@@ -42,14 +42,18 @@ bpf:
   stats: ${BPF_STATS:-true}
 guard:
   enabled: false
+monitors:
+  mem: {alloc_failures: true}
 YAML
 "$AEGIS" agent --config "$TMP/agent.yaml" >"$TMP/agent.log" 2>&1 &
 AGENT=$!
 for _ in $(seq 50); do "$AEGIS" --socket "$SOCK" status >/dev/null 2>&1 && break; sleep 0.1; done
 cli() { "$AEGIS" --socket "$SOCK" "$@"; }
 
-STATES="off runq io mem net all"
-WORKLOADS="pingpong_same_cpu pingpong_cross_cpu fio_randread dd_tmpfs udp_loopback"
+# mem is measured with its page allocator hook (monitors.mem.alloc_failures: true, off by
+# default): without it, mem's hooks (reclaim, OOM) do not run on these workloads at all.
+STATES=${STATES:-"off runq io mem net all"}
+WORKLOADS=${WORKLOADS:-"pingpong_same_cpu fio_qd1 fio_qd8 dd_tmpfs udp_loopback"}
 
 set_state() {
 	for m in runq io mem net; do
@@ -62,8 +66,9 @@ run_workload() {
 	case $1 in
 	pingpong_same_cpu) "$TMP/pingpong" -n 200000 -c 1 ;;
 	pingpong_cross_cpu) "$TMP/pingpong" -n 20000 -c 0 -x 1 ;;
-	fio_randread)
-		taskset -c 1 fio --name=r --filename="$LOOP" --rw=randread --bs=4k --direct=1 --ioengine=psync \
+	fio_qd1 | fio_qd8)
+		taskset -c 1 fio --name=r --filename="$LOOP" --rw=randread --bs=4k --direct=1 \
+		    $([ "$1" = fio_qd1 ] && echo --ioengine=psync || echo --ioengine=libaio --iodepth=8) \
 		    --runtime=2 --time_based --output-format=json 2>/dev/null |
 			jq '1e9 / .jobs[0].read.iops | floor' ;;
 	dd_tmpfs)
@@ -100,8 +105,8 @@ table() {
 		base=$(awk -v w="$w" '$1 == w && $2 == "off" { print $3 }' "$TMP/results" | $stat)
 		case $w in
 		pingpong_same_cpu) unit="ns/round trip, both on one CPU" ;;
-		pingpong_cross_cpu) unit="ns/round trip, one CPU each" ;;
-		fio_randread) unit="ns/4k read, loop on tmpfs" ;;
+		fio_qd1) unit="ns/4k read, one at a time, loop on tmpfs" ;;
+		fio_qd8) unit="ns/4k read, 8 in flight, loop on tmpfs" ;;
 		dd_tmpfs) unit="ns/4k page written" ;;
 		udp_loopback) unit="ns/packet" ;;
 		esac

@@ -70,8 +70,13 @@ struct mon_task_rec {
 #define MON_IO_OP_OTHER 4
 #define MON_IO_OPS 5
 
-#define MON_IO_MAX_DEVICES 1024	/* (device, operation) pairs; more are counted in io_overflow */
-#define MON_IO_INFLIGHT 16384	/* requests in flight at once (LRU: a lost completion cannot leak) */
+#define MON_IO_MAX_DEVICES 1024	/* (device, operation) pairs */
+#define MON_IO_SLOTS 16384	/* issue-time slots, direct-mapped by request address (2^n) */
+
+/* mon_io_overflow (per-CPU array): completions not in a histogram, and why. */
+#define MON_IO_OVERFLOW 0	/* more (device, operation) pairs than MON_IO_MAX_DEVICES */
+#define MON_IO_UNMATCHED 1	/* no issue time: issued before the monitor, or its slot reused */
+#define MON_IO_COUNTERS 2
 
 struct mon_io_key {
 	__u32 dev;		/* the kernel's dev_t: major << 20 | minor (of the whole disk) */
