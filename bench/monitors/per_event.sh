@@ -4,7 +4,7 @@
 # (bpf.stats: run count and time per program): every monitor on, each workload once, the
 # difference of run_time / run_count per program. This is the time inside the program; the
 # tracepoint's dispatch to it (measured as the cost of an empty program) comes on top.
-#   bench/monitors/per_event.sh
+#   bench/monitors/per_event.sh            (ATTACH=raw_tp: the raw_tp build)
 set -u
 cd "$(dirname "$0")/../.."
 TMP=$(mktemp -d /tmp/aegis-bench-mon-ev.XXXXXX)
@@ -36,6 +36,7 @@ bpf:
 guard:
   enabled: false
 monitors:
+  attach: ${ATTACH:-auto}
   runq: {enabled: true}
   mem: {alloc_failures: true}
 YAML

@@ -96,6 +96,12 @@ if [ "$n_alone" -ge 300 ] && [ "$alone" -ge 0 ] && [ "$hogged" -ge 500 ] && [ "$
 else
 	fail "a CPU hog raises the sleeper's run-queue latency" "alone $alone us ($n_alone waits), with hogs $hogged us"
 fi
+cli monitor runq --interval 1 --count 1 >"$TMP/runq.txt"
+runq_text_ok() {
+	grep -qE '^ +usecs +: count +distribution$' "$1" && grep -qE '^ +[0-9]+ -> [0-9]+ +: [0-9]+ +\|\*+ *\|$' "$1" &&
+		grep -qE '^CPU +VOLUNTARY +INVOLUNTARY$' "$1"
+}
+check "aegis monitor runq --interval 1 prints a libbpf-tools histogram and the CPU table" runq_text_ok "$TMP/runq.txt"
 host_hist_ok=$(mon runq | jq '.latency.count > 0 and (.latency.slots | length) == 27')
 check "the whole-host histogram has samples in 27 log2 slots" test "$host_hist_ok" = true
 vol=$(jq -n --argjson x "$csw_a" --argjson y "$csw_b" '$y.voluntary - $x.voluntary')
@@ -152,8 +158,10 @@ elif grep -qw memory "$CG2/cgroup.controllers" 2>/dev/null; then
 	LIMIT_FILE=memory.max
 	echo +memory >"$CG2/cgroup.subtree_control" 2>/dev/null
 fi
+memcg_stalls() { mon mem | jq '.reclaim_stalls.memcg.count'; }
 if [ -n "${MEMCG:-}" ] && mkdir -p "$MEMCG" && echo 32M >"$MEMCG/$LIMIT_FILE"; then
 	on_cleanup "rmdir '$MEMCG'"
+	stalls0=$(memcg_stalls)
 	bash -c 'echo $$ >"$1/cgroup.procs"; exec python3 -c "
 b = []
 while True:
@@ -179,6 +187,9 @@ while True:
 	else
 		fail "a refused page allocation is an alloc_failure event" "got: ${ev:-nothing}; $(cat "$TMP/allocfail.out")"
 	fi
+	stalls1=$(memcg_stalls)
+	check "reclaim at the cgroup's limit shows as memcg reclaim stalls ($((stalls1 - stalls0)))" \
+		test $((stalls1 - stalls0)) -ge 1
 else
 	skip "OOM kill and allocation failure events" "no memory controller found (cgroup v1 memory or v2 with memory)"
 fi
