@@ -52,49 +52,72 @@ jcheck "every monitor is on, attached as tp_btf" \
 mon() { cli monitor "$1" --json --top "${2:-10}"; }
 
 # ---- run queue ---------------------------------------------------------------------------
-# The sleeper is SCHED_BATCH (no wakeup preemption) on CPU 1: beside a hog on the same CPU it
-# must wait for the hog's slice; alone it runs at once.
+# The sleeper and the hog are real-time (SCHED_FIFO) and pinned to one CPU, so that nothing
+# else on this shared machine (other tests, builds: all SCHED_OTHER) delays either: alone, the
+# sleeper runs as soon as it wakes; beside the hog (a higher priority, busy 2 ms of every 3) it
+# waits for the hog's busy spells. Both stop by themselves after 30 s.
+CPU=$(python3 -c '
+import time
+def idle():
+    d = {}
+    for line in open("/proc/stat"):
+        f = line.split()
+        if f[0].startswith("cpu") and f[0][3:].isdigit():
+            d[int(f[0][3:])] = int(f[4]) + int(f[5])
+    return d
+a = idle(); time.sleep(0.3); b = idle()
+print(max(b, key=lambda c: b[c] - a[c]))')
 python3 -c '
 import os, sys, time
 open(sys.argv[1] + "/cgroup.procs", "w").write(str(os.getpid()))
-os.sched_setaffinity(0, {1})
-os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-while True:
-    time.sleep(0.002)' "$CG2/$CGNAME" &
+os.sched_setaffinity(0, {int(sys.argv[2])})
+os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    time.sleep(0.002)' "$CG2/$CGNAME" "$CPU" &
 SLEEPER=$!
 PIDS+=("$SLEEPER")
+hog() { exec python3 -c '
+import os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(2))
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    busy = time.monotonic() + 0.002
+    while time.monotonic() < busy:
+        pass
+    time.sleep(0.001)' "$CPU"; }
 sleep 0.5
 cg_latency() { mon runq | jq -c --arg cg "/$CGNAME" '.cgroups[] | select(.cgroup == $cg) | .latency'; }
-cpu1_switches() { mon runq | jq -c '.context_switches[] | select(.cpu == 1)'; }
-# Other work on this machine also competes for CPU 1: windows without and with the hogs alternate,
-# so both see the same background, and the sums of each kind are compared.
+cpu1_switches() { mon runq | jq -c --argjson c "$CPU" '.context_switches[] | select(.cpu == $c)'; }
+# Windows without and with the hogs alternate, so both see the same background, and the sums of
+# each kind are compared.
 acc() { jq -n --argjson s "$1" --argjson x "$2" --argjson y "$3" '{count: ($s.count + $y.count - $x.count), sum_ns: ($s.sum_ns + $y.sum_ns - $x.sum_ns)}' | jq -c .; }
 alone_acc='{"count":0,"sum_ns":0}'; hogged_acc='{"count":0,"sum_ns":0}'
 csw_a=$(cpu1_switches)
 for round in 1 2 3; do
 	a=$(cg_latency); sleep 1; b=$(cg_latency)
 	alone_acc=$(acc "$alone_acc" "$a" "$b")
-	taskset -c 1 sh -c 'while :; do :; done' & HOG1=$!
-	taskset -c 1 sh -c 'while :; do :; done' & HOG2=$!
-	PIDS+=("$HOG1" "$HOG2")
+	hog & HOG1=$!
+	PIDS+=("$HOG1")
 	sleep 0.2
 	[ $round = 1 ] && csw_h=$(cpu1_switches)
 	c=$(cg_latency); sleep 1; d=$(cg_latency)
 	[ $round = 1 ] && csw_d=$(cpu1_switches)
 	hogged_acc=$(acc "$hogged_acc" "$c" "$d")
 	[ $round = 3 ] && top=$(mon runq 20 | jq -c .top_tasks)
-	kill -9 "$HOG1" "$HOG2"
-	wait "$HOG1" "$HOG2" 2>/dev/null
+	kill -9 "$HOG1"
+	wait "$HOG1" 2>/dev/null
 done
 csw_b=$csw_h
 mean_of() { echo "$1" | jq 'if .count > 0 then (.sum_ns / .count / 1000 | floor) else -1 end'; }
 alone=$(mean_of "$alone_acc"); hogged=$(mean_of "$hogged_acc")
 n_alone=$(echo "$alone_acc" | jq .count)
-echo "   sleeper's mean run-queue wait: ${alone} us alone ($n_alone waits), ${hogged} us beside two hogs"
-if [ "$n_alone" -ge 300 ] && [ "$alone" -ge 0 ] && [ "$hogged" -ge 500 ] && [ "$hogged" -ge $((alone * 2)) ]; then
+echo "   sleeper's mean run-queue wait on CPU $CPU: ${alone} us alone ($n_alone waits), ${hogged} us beside the hog"
+if [ "$n_alone" -ge 300 ] && [ "$alone" -ge 0 ] && [ "$hogged" -ge 200 ] && [ "$hogged" -ge $((alone * 3)) ]; then
 	pass "a CPU hog raises the sleeper's run-queue latency (cgroup histogram: $alone -> $hogged us mean)"
 else
-	fail "a CPU hog raises the sleeper's run-queue latency" "alone $alone us ($n_alone waits), with hogs $hogged us"
+	fail "a CPU hog raises the sleeper's run-queue latency" "alone $alone us ($n_alone waits), with the hog $hogged us"
 fi
 cli monitor runq --interval 1 --count 1 >"$TMP/runq.txt"
 runq_text_ok() {
@@ -107,9 +130,9 @@ check "the whole-host histogram has samples in 27 log2 slots" test "$host_hist_o
 vol=$(jq -n --argjson x "$csw_a" --argjson y "$csw_b" '$y.voluntary - $x.voluntary')
 invol=$(jq -n --argjson x "$csw_h" --argjson y "$csw_d" '$y.involuntary - $x.involuntary')
 if [ "$vol" -ge 150 ] && [ "$invol" -ge 100 ]; then
-	pass "CPU 1 counts the sleeper's voluntary switches ($vol in 1 s) and the hogs' preemptions ($invol in 1 s)"
+	pass "CPU $CPU counts the sleeper's voluntary switches ($vol in 1 s) and the hog's preemptions ($invol in 1 s)"
 else
-	fail "context switches per CPU" "voluntary $vol (want >= 150 in 1 s), involuntary with the hogs $invol (want >= 100)"
+	fail "context switches per CPU" "voluntary $vol (want >= 150 in 1 s), involuntary with the hog $invol (want >= 100)"
 fi
 if echo "$top" | jq -e --argjson p "$SLEEPER" '.tasks | map(.pid) | index($p) != null' >/dev/null; then
 	pass "the sleeper is among the top tasks by run-queue wait"
@@ -117,6 +140,7 @@ else
 	fail "the sleeper is among the top tasks by run-queue wait" "$top"
 fi
 kill -9 "$SLEEPER"
+wait "$SLEEPER" 2>/dev/null
 
 # ---- block I/O ---------------------------------------------------------------------------
 io_dev() { mon io | jq -c --arg d "$1" --arg op "$2" '[.devices[] | select(.device == $d and .op == $op)][0] // {"bytes":0,"latency":{"count":0}}'; }
@@ -167,7 +191,7 @@ b = []
 while True:
     b.append(bytearray(1 << 20))"' _ "$MEMCG" &
 	victim=$!
-	wait "$victim"
+	wait "$victim" 2>/dev/null
 	sleep 1
 	ev=$(cli events --type oom_kill --json --tail 50 | jq -c --argjson p "$victim" 'select(.pid == $p)')
 	if echo "$ev" | jq -e --arg cg "/$CGNAME" '.comm == "python3" and (.memcg | endswith($cg))' >/dev/null 2>&1; then
@@ -227,6 +251,23 @@ sleep 0.3
 d1=$(drops_of NO_SOCKET)
 check "50 packets to a closed port are 50 drops on $IF_SRV with reason NO_SOCKET (got $((d1 - d0)))" test $((d1 - d0)) = 50
 
+# ---- switching off and on ----------------------------------------------------------------
+m1=$(if_stats)
+check "aegis monitor disable net" cli monitor disable net
+check "its links are gone" test ! -e "$PIN_ROOT/monitors/links/mon_netif_receive_skb"
+jcheck "a disabled monitor reports enabled: false" '.enabled == false' monitor net --json
+udp_send 20 9999
+sleep 0.2
+check "aegis monitor enable net" cli monitor enable net
+m2=$(if_stats)
+check "nothing was counted while it was off" test "$(echo "$m2" | jq .rx_packets)" = "$(echo "$m1" | jq .rx_packets)"
+udp_send 5 9998
+sleep 0.2
+m3=$(if_stats)
+check "and it counts again once on (5 packets)" test $(( $(echo "$m3" | jq .rx_packets) - $(echo "$m2" | jq .rx_packets) )) = 5
+check "switching is audited with the caller" audit_has monitor.disable ok net
+
+# After the exact counts: a reset from the killed client may reach the server much later.
 # TCP retransmits: the server sends into a peer whose link went down.
 rt() { mon net | jq '.tcp_retransmits.ipv4'; }
 in_srv python3 -c '
@@ -251,23 +292,6 @@ t1=$(rt)
 ip -n "$NS_CLI" link set "$IF_CLI" up
 check "data sent to a peer that went away is retransmitted: $((t1 - t0)) TCP retransmits counted" test $((t1 - t0)) -ge 1
 
-# ---- switching off and on ----------------------------------------------------------------
-for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-sleep 0.3
-m1=$(if_stats)
-check "aegis monitor disable net" cli monitor disable net
-check "its links are gone" test ! -e "$PIN_ROOT/monitors/links/mon_netif_receive_skb"
-jcheck "a disabled monitor reports enabled: false" '.enabled == false' monitor net --json
-udp_send 20 9999
-sleep 0.2
-check "aegis monitor enable net" cli monitor enable net
-m2=$(if_stats)
-check "nothing was counted while it was off" test "$(echo "$m2" | jq .rx_packets)" = "$(echo "$m1" | jq .rx_packets)"
-udp_send 5 9998
-sleep 0.2
-m3=$(if_stats)
-check "and it counts again once on (5 packets)" test $(( $(echo "$m3" | jq .rx_packets) - $(echo "$m2" | jq .rx_packets) )) = 5
-check "switching is audited with the caller" audit_has monitor.disable ok net
 metrics=$(curl -s --unix-socket "$SOCK" http://aegis/metrics)
 dup=$(echo "$metrics" | grep -E '^# (HELP|TYPE) ' | awk '{print $2, $3}' | sort | uniq -d)
 check "every metric family has HELP and TYPE once" test -z "$dup"
