@@ -271,6 +271,25 @@ int guard_scoped_fd(const struct guard *g, int family)
 	return g->running ? map_fd(g, scoped_lists[family == AF_INET6].map) : -1;
 }
 
+int guard_set_list_empty(struct guard *g, uint32_t bit, bool empty)
+{
+	uint32_t want = empty ? g->empty_lists | bit : g->empty_lists & ~bit, key = 0;
+	struct guard_settings s;
+	int fd;
+
+	if (!g->running || want == g->empty_lists)
+		return 0;
+	fd = map_fd(g, "guard_settings");
+	/* The settings as written (the configuration's part stays), with this one bit changed. */
+	if (bpf_map_lookup_elem(fd, &key, &s))
+		return pr_err_errno(-errno, "guard: cannot read guard_settings");
+	s.empty_lists = want;
+	if (bpf_map_update_elem(fd, &key, &s, BPF_ANY))
+		return pr_err_errno(-errno, "guard: cannot write guard_settings");
+	g->empty_lists = want;
+	return 0;
+}
+
 static int map_fd(const struct guard *g, const char *name)
 {
 	return bpfobj_map_fd(&g->obj, name);
@@ -521,6 +540,7 @@ static int write_settings(struct guard *g, const struct aegis_config *cfg)
 		.sample_max_per_sec = cfg->sample_max_per_sec,
 		.sample_burst = cfg->sample_burst,
 		.top_every = cfg->top_every,
+		.empty_lists = g->empty_lists,
 	};
 	uint32_t key = 0;
 

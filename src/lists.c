@@ -85,6 +85,59 @@ static void full_list_error(const struct lists *l, enum decision_list list, int 
 		 guard_capacity_key(list, family, scoped));
 }
 
+/* ---- the datapath's "this list is empty" hints (guard_settings.empty_lists) ---- */
+
+static uint32_t empty_bit(enum decision_list list, int family, bool scoped)
+{
+	bool v6 = family == AF_INET6;
+
+	if (scoped)
+		return v6 ? GUARD_EMPTY_BLOCK_SCOPED_V6 : GUARD_EMPTY_BLOCK_SCOPED_V4;
+	if (list == LIST_ALLOW)
+		return v6 ? GUARD_EMPTY_ALLOW_V6 : GUARD_EMPTY_ALLOW_V4;
+	return v6 ? GUARD_EMPTY_BLOCK_V6 : GUARD_EMPTY_BLOCK_V4;
+}
+
+static bool kernel_list_empty(const struct lists *l, enum decision_list list, int family, bool scoped)
+{
+	struct prefix_table *t = scoped ? NULL : table(l, list, family);
+	union {
+		struct guard_lpm_scoped_v4 v4;
+		struct guard_lpm_scoped_v6 v6;
+	} key;
+	struct prefix_table_stats st;
+	int fd;
+
+	if (t) {
+		prefix_table_stats(t, &st);
+		return st.prefixes == 0;
+	}
+	fd = scoped && l->guard ? guard_scoped_fd(l->guard, family) : -1;
+	return fd >= 0 && bpf_map_get_next_key(fd, NULL, &key) && errno == ENOENT;
+}
+
+/* Before a list's first entry goes in: the datapath must look it up from now on. */
+static int mark_in_use(struct lists *l, enum decision_list list, int family, bool scoped)
+{
+	return l->guard ? guard_set_list_empty(l->guard, empty_bit(list, family, scoped), false) : 0;
+}
+
+/* After a change: a list left with nothing in it is skipped by the datapath. */
+static void mark_if_empty(struct lists *l, enum decision_list list, int family, bool scoped)
+{
+	if (l->guard && kernel_list_empty(l, list, family, scoped))
+		guard_set_list_empty(l->guard, empty_bit(list, family, scoped), true);
+}
+
+static void refresh_empty_hints(struct lists *l)
+{
+	for (int f = AF_INET; f; f = f == AF_INET ? AF_INET6 : 0) {
+		mark_if_empty(l, LIST_BLOCK, f, false);
+		mark_if_empty(l, LIST_ALLOW, f, false);
+		mark_if_empty(l, LIST_BLOCK, f, true);
+	}
+}
+
 /* ---- protocol/port-scoped entries: an LPM trie whose key starts with proto and port ---- */
 
 union scoped_key {
@@ -119,6 +172,11 @@ static int scoped_put(struct lists *l, const struct decision *d, char *err, size
 
 	if (fd < 0)
 		return 0;
+	e = mark_in_use(l, LIST_BLOCK, d->cidr.family, true);
+	if (e) {
+		snprintf(err, errlen, "cannot write the guard's settings: %s", errstr(e));
+		return e;
+	}
 	scoped_key(d, &k);
 	rule.created_ns = d->created_ns;
 	rule.expires_ns = realtime_to_boot(d->expires_ns);
@@ -133,6 +191,7 @@ static int scoped_put(struct lists *l, const struct decision *d, char *err, size
 	if (!bpf_map_update_elem(fd, &k, &rule, BPF_ANY))
 		return 0;
 	e = -errno;
+	mark_if_empty(l, LIST_BLOCK, d->cidr.family, true);
 	if (e == -ENOSPC || e == -E2BIG)
 		full_list_error(l, LIST_BLOCK, d->cidr.family, true, err, errlen);
 	else
@@ -155,7 +214,11 @@ static int kernel_put(struct lists *l, const struct decision *d, char *err, size
 	if (!t)
 		return 0;
 	to_attrs(d, &a);
-	e = prefix_table_add(t, &d->cidr, &a, NULL);
+	e = mark_in_use(l, (enum decision_list)d->list, d->cidr.family, false);
+	if (!e)
+		e = prefix_table_add(t, &d->cidr, &a, NULL);
+	if (e)
+		mark_if_empty(l, (enum decision_list)d->list, d->cidr.family, false);
 	if (e == -ENOSPC)
 		full_list_error(l, (enum decision_list)d->list, d->cidr.family, false, err, errlen);
 	else if (e)
@@ -175,11 +238,14 @@ static int kernel_del(struct lists *l, const struct decision *d)
 		if (fd < 0)
 			return 0;
 		scoped_key(d, &k);
-		return bpf_map_delete_elem(fd, &k) && errno != ENOENT ? -errno : 0;
+		e = bpf_map_delete_elem(fd, &k) && errno != ENOENT ? -errno : 0;
+		mark_if_empty(l, LIST_BLOCK, d->cidr.family, true);
+		return e;
 	}
 	if (!t)
 		return 0;
 	e = prefix_table_delete(t, &d->cidr);
+	mark_if_empty(l, (enum decision_list)d->list, d->cidr.family, false);
 	return e == -ENOENT ? 0 : e;
 }
 
@@ -267,7 +333,11 @@ static int kernel_put_many(struct lists *l, enum decision_list list, int family,
 		c[unscoped] = ds[i]->cidr;
 		to_attrs(ds[i], &a[unscoped++]);
 	}
-	e = prefix_table_load_each(t, c, unscoped, a, NULL);
+	e = unscoped ? mark_in_use(l, list, family, false) : 0;
+	if (!e)
+		e = prefix_table_load_each(t, c, unscoped, a, NULL);
+	if (e)
+		mark_if_empty(l, list, family, false);
 	if (e == -ENOSPC)
 		full_list_error(l, list, family, false, err, errlen);
 	else if (e)
@@ -688,6 +758,7 @@ int lists_restore(struct lists *l)
 					b ? "IPv6" : "IPv4", list_name((enum decision_list)a), l->state_file);
 		}
 	pending_free(&p);
+	refresh_empty_hints(l);
 	return e;
 }
 

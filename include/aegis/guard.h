@@ -104,7 +104,8 @@ struct guard_settings {
 	__u32 sample_burst;
 	/*
 	 * GUARD_EMPTY_* bits: the agent's word that these list maps hold no entry at all, so the
-	 * datapath skips their lookups (one LPM call each, ~10 ns on the reference VM). 0, the
+	 * datapath skips their lookups (a prefix-table walk or an LPM call each: ~11 ns for an IPv4
+	 * miss with the allow lists empty, docs/benchmarks.md). 0, the
 	 * default, looks every list up. The agent clears a bit before it writes the list's first
 	 * entry and sets it only after deleting the last one; a bit set over a non-empty list makes
 	 * its entries invisible.

@@ -18,7 +18,14 @@ start_agent || { fail "agent starts" "$(tail -5 "$TMP/agent.log")"; exit 1; }
 
 ping_from() { in_cli ping -c 2 -i 0.1 -W 1 -q -I "$1" "$ADDR_SRV" >/dev/null 2>&1; }
 
+# guard_settings.empty_lists (byte 28): the lists the datapath skips because they hold nothing.
+empty_lists() {
+	bpftool -j map lookup pinned "$PIN_ROOT/guard/maps/guard_settings" key 0 0 0 0 |
+		jq -r '[.value[28:32][] | ltrimstr("0x")] | reverse | join("")' | xargs -I{} printf '%d\n' 0x{}
+}
+check "with every list empty, the datapath skips all six" test "$(empty_lists)" = 63
 check "block a /32 with a TTL and a reason" cli block "$ADDR_CLI/32" --ttl 1h --reason "e2e test"
+check "the IPv4 block list is looked up again" test "$(empty_lists)" = 59
 check_fails "the blocked source is dropped" ping_from "$ADDR_CLI"
 check "another source passes" ping_from "$ADDR_CLI2"
 jcheck "list shows origin, reason, remaining TTL and hits" \
@@ -26,6 +33,7 @@ jcheck "list shows origin, reason, remaining TTL and hits" \
 check "the block is audited" audit_has block ok "$ADDR_CLI/32"
 check "unblock" cli unblock "$ADDR_CLI/32"
 check "the source passes after unblock" ping_from "$ADDR_CLI"
+check "and the empty list is skipped again" test "$(empty_lists)" = 63
 
 # The allow list wins over a wider block.
 check "block the /24" cli block 198.18.0.0/24
