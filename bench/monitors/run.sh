@@ -2,53 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The cost of leaving each host monitor on: every workload runs with all monitors off, then with
 # one on (runq, io, mem, net), then with all on, in alternating rounds on the same agent so that
-# the machine's noise falls on every state alike; the table gives medians and the change
-# against "off". Needs root, fio, a loop device.
-#   bench/monitors/run.sh [ROUNDS]          (BPF_STATS=false: with bpf.stats off)
-set -u
-cd "$(dirname "$0")/../.."
+# the machine's noise falls on every state alike; two tables (best of ROUNDS, median) give ns
+# per operation and the change against "off". Needs root, fio, a loop device. About 45 s a round.
+#   bench/monitors/run.sh [ROUNDS]     (BPF_STATS=false: with bpf.stats off; STATES="off net",
+#                                       WORKLOADS="udp_loopback": a subset)
+. "$(dirname "$0")/lib.sh"
 ROUNDS=${1:-5}
-TMP=$(mktemp -d /tmp/aegis-bench-mon.XXXXXX)
-# A copy: a rebuild during the run must not take the CLI away between two states.
-cp build/aegis "$TMP/aegis" || exit 1
-AEGIS=$TMP/aegis
-PIN_ROOT=/sys/fs/bpf/aegis-bench-mon-$$
-SOCK=$TMP/aegis.sock
-LOOP=
-AGENT=
-cleanup() {
-	[ -n "$AGENT" ] && kill "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null
-	[ -n "$LOOP" ] && losetup -d "$LOOP"
-	"$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null 2>&1
-	rm -rf "$TMP" /dev/shm/aegis-bench-mon-$$.img /dev/shm/aegis-bench-mon-$$.dd
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-command -v fio >/dev/null || { echo "bench/monitors: needs fio (apt-get install fio)" >&2; exit 1; }
-cc -O2 -Wall -o "$TMP/pingpong" bench/monitors/pingpong.c && cc -O2 -Wall -o "$TMP/udploop" bench/monitors/udploop.c || exit 1
-truncate -s 256M /dev/shm/aegis-bench-mon-$$.img
-LOOP=$(losetup -f --show /dev/shm/aegis-bench-mon-$$.img) || exit 1
-dd if=/dev/urandom of="$LOOP" bs=1M count=256 oflag=direct status=none
-
-cat >"$TMP/agent.yaml" <<YAML
-agent:
-  socket: $SOCK
-  state_dir: $TMP/state
-  audit_log: $TMP/audit.jsonl
-  log_level: warn
-bpf:
-  pin_root: $PIN_ROOT
-  stats: ${BPF_STATS:-true}
-guard:
-  enabled: false
-monitors:
-  mem: {alloc_failures: true}
-YAML
-"$AEGIS" agent --config "$TMP/agent.yaml" >"$TMP/agent.log" 2>&1 &
-AGENT=$!
-for _ in $(seq 50); do "$AEGIS" --socket "$SOCK" status >/dev/null 2>&1 && break; sleep 0.1; done
-cli() { "$AEGIS" --socket "$SOCK" "$@"; }
+bench_setup bench-mon "monitors:
+  mem: {alloc_failures: true}"
 
 # mem is measured with its page allocator hook (monitors.mem.alloc_failures: true, off by
 # default): without it, mem's hooks (reclaim, OOM) do not run on these workloads at all.
@@ -74,9 +35,9 @@ run_workload() {
 	dd_tmpfs)
 		local t0 t1
 		t0=$(date +%s%N)
-		taskset -c 1 dd if=/dev/zero of=/dev/shm/aegis-bench-mon-$$.dd bs=1M count=512 status=none
+		taskset -c 1 dd if=/dev/zero of="$SHM.dd" bs=1M count=512 status=none
 		t1=$(date +%s%N)
-		rm -f /dev/shm/aegis-bench-mon-$$.dd
+		rm -f "$SHM.dd"
 		echo $(( (t1 - t0) / (512 * 256) )) ;;	# per 4 KiB page
 	udp_loopback) taskset -c 1 "$TMP/udploop" -n 300000 ;;
 	esac
