@@ -18,8 +18,10 @@ GUARD_MODE=block write_config
 start_agent || { fail "agent starts" "$(tail -5 "$TMP/agent.log")"; exit 1; }
 
 # Listeners on both families, two ports each.
+# Started with ip netns exec itself, not through the in_srv function, so that $! is the listener
+# (a function in the background is a subshell: killing it would orphan the listener).
 for a in "$ADDR_SRV" "$ADDR6_SRV"; do
-	in_srv python3 "$TOOLS/tcplisten.py" "$a" 8080 8081 >"$TMP/listen.$a" 2>&1 &
+	ip netns exec "$NS_SRV" python3 "$TOOLS/tcplisten.py" "$a" 8080 8081 >"$TMP/listen.$a" 2>&1 &
 	on_cleanup "kill $!"
 done
 for _ in $(seq 50); do
