@@ -40,6 +40,7 @@ struct agent agent;
 const struct agent_module *const agent_modules[] = {
 	&guard_module,
 	&policy_module,
+	&monitors_module,
 	NULL,
 };
 

@@ -105,6 +105,20 @@ static const struct command commands[] = {
 	  "                  restarts until the next apply\n"
 	  "Decisions: `aegis events --follow --json --type policy`; phases: policy_verify,\n"
 	  "policy_apply, policy_rollback, policy_mode, policy_restore." },
+	{ "monitor", cmd_monitor, "monitor [runq|io|mem|net] [--interval S] [--count N] [--top N] [--json] | monitor enable|disable NAME",
+	  "The host monitors (tracepoints, always on): without a name, which are on. With one:\n"
+	  "  runq   run-queue latency (log2 histogram of microseconds, whole host and per configured\n"
+	  "         cgroup), context switches per CPU (voluntary, involuntary), top tasks by wait\n"
+	  "  io     block I/O latency from issue to completion per device and operation, with bytes\n"
+	  "  mem    reclaim stalls (direct, memcg), page allocation failures, OOM kills\n"
+	  "  net    packets and bytes per interface, drops by the kernel's reason, TCP retransmits\n"
+	  "Without --interval: totals since the monitor was attached. With it: what happened in each\n"
+	  "interval (the CLI reads the agent's cumulative counters twice; nothing is reset).\n"
+	  "  --interval S    seconds per report (1..3600); --count N reports, then exit (default: until Ctrl-C)\n"
+	  "  --top N         tasks in the runq top list (default 10)\n"
+	  "  --json          one JSON object per report\n"
+	  "  enable|disable NAME  attach or detach a monitor's programs now (audited); lasts until the\n"
+	  "                  next reload or restart, which apply monitors.NAME.enabled" },
 };
 
 static const char *global_options =

@@ -27,6 +27,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 
 struct command {
 	const char *name;

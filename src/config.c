@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "aegis/guard.h"
+#include "aegis/monitors.h"
 #include "cli.h"
 #include "config.h"
 #include "iface.h"
@@ -57,6 +58,13 @@ static const char *const policy_tc_attach_names[] = {
 	NULL,
 };
 
+static const char *const mon_attach_names[] = {
+	[MON_ATTACH_AUTO] = "auto",
+	[MON_ATTACH_TP_BTF] = "tp_btf",
+	[MON_ATTACH_RAW_TP] = "raw_tp",
+	NULL,
+};
+
 static const char *const exit_action_names[] = {
 	[EXIT_KEEP] = "keep",
 	[EXIT_DETACH] = "detach",
@@ -68,6 +76,8 @@ _Static_assert(sizeof(enum guard_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum xdp_attach_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum exit_action) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum policy_tc_attach) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum mon_attach_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(((struct aegis_config *)0)->mon_enabled) == MON_COUNT * sizeof(bool), "one per monitor");
 
 enum val_type {
 	V_SECTION,	/* mapping of keys in `sub` */
@@ -81,6 +91,7 @@ enum val_type {
 	V_IFACES,	/* list of interface names */
 	V_CIDRS,	/* list of CIDRs */
 	V_DURATION,	/* "10s", "5m": uint64_t ns, min..max seconds */
+	V_CGROUPS,	/* list of cgroup v2 paths, at most `max` */
 };
 
 #define F_NULLABLE	(1u << 0)	/* "" (or null) stores NULL */
@@ -219,11 +230,36 @@ static const struct key_spec policy_keys[] = {
 	SECTION("capacity", policy_capacity_keys),
 };
 
+static const struct key_spec mon_runq_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_RUNQ]) },
+	{ .name = "cgroups", .type = V_CGROUPS, .off = FIELD(mon_runq_cgroups),
+	  .n_off = FIELD(n_mon_runq_cgroups), .max = MON_RUNQ_MAX_CGROUPS },
+};
+static const struct key_spec mon_io_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_IO]) },
+};
+static const struct key_spec mon_mem_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_MEM]) },
+	{ .name = "alloc_failures", .type = V_BOOL, .off = FIELD(mon_alloc_failures) },
+};
+static const struct key_spec mon_net_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_NET]) },
+};
+
+static const struct key_spec monitors_keys[] = {
+	{ .name = "attach", .type = V_ENUM, .off = FIELD(mon_attach), .names = mon_attach_names },
+	SECTION("runq", mon_runq_keys),
+	SECTION("io", mon_io_keys),
+	SECTION("mem", mon_mem_keys),
+	SECTION("net", mon_net_keys),
+};
+
 static const struct key_spec top_keys[] = {
 	{ .name = "agent", .type = V_SECTION, .sub = agent_keys, .n_sub = ARRAY_SIZE(agent_keys) },
 	{ .name = "bpf", .type = V_SECTION, .sub = bpf_keys, .n_sub = ARRAY_SIZE(bpf_keys) },
 	{ .name = "guard", .type = V_SECTION, .sub = guard_keys, .n_sub = ARRAY_SIZE(guard_keys) },
 	{ .name = "policy", .type = V_SECTION, .sub = policy_keys, .n_sub = ARRAY_SIZE(policy_keys) },
+	SECTION("monitors", monitors_keys),
 };
 
 struct parser {
@@ -258,6 +294,11 @@ const char *xdp_attach_mode_name(enum xdp_attach_mode m)
 const char *policy_tc_attach_name(enum policy_tc_attach a)
 {
 	return (size_t)a < ARRAY_SIZE(policy_tc_attach_names) - 1 ? policy_tc_attach_names[a] : "?";
+}
+
+const char *mon_attach_mode_name(enum mon_attach_mode m)
+{
+	return (size_t)m < ARRAY_SIZE(mon_attach_names) - 1 ? mon_attach_names[m] : "?";
 }
 
 static const char *exit_action_name(enum exit_action a)
@@ -707,6 +748,80 @@ static void set_cidrs(struct parser *p, const struct key_spec *k, const yaml_nod
 	*nfield = n;
 }
 
+/*
+ * A cgroup v2 path as /proc/PID/cgroup shows it ("/system.slice/nginx.service"): absolute, no
+ * "." or ".." component, no empty component but the root itself.
+ */
+static const char *cgroup_path_problem(const char *s)
+{
+	if (s[0] != '/')
+		return "must be absolute, as in /proc/PID/cgroup (\"/system.slice/nginx.service\")";
+	if (strlen(s) >= 4096)
+		return "is longer than 4095 characters";
+	for (const char *c = s; *c; c = strchrnul(c + 1, '/')) {
+		const char *next = strchrnul(c + 1, '/');
+		size_t n = (size_t)(next - c - 1);
+
+		if ((n == 0 && (*next || c != s)) || (n == 1 && c[1] == '.') ||
+		    (n == 2 && c[1] == '.' && c[2] == '.'))
+			return "has an empty, \".\" or \"..\" component";
+	}
+	return NULL;
+}
+
+static void set_cgroups(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
+			const char *key)
+{
+	char ***field = (char ***)((char *)p->cfg + k->off);
+	size_t *nfield = (size_t *)((char *)p->cfg + k->n_off);
+	ssize_t len = list_len(p, v, key);
+	const yaml_node_t *item;
+	char ikey[256], **paths;
+	size_t n = 0;
+
+	if (len < 0)
+		return;
+	if ((size_t)len > k->max) {
+		perr(p, v, key, "at most %u cgroups, got %zd", k->max, len);
+		return;
+	}
+	paths = calloc((size_t)len + 1, sizeof(*paths));
+	if (!paths) {
+		note_oom(p, v, key);
+		return;
+	}
+	for (ssize_t i = 0; i < len; i++) {
+		const char *s = list_item(p, v, i, key, ikey, sizeof(ikey), &item);
+		const char *why;
+		bool dup = false;
+
+		if (!s)
+			continue;
+		why = cgroup_path_problem(s);
+		if (why) {
+			perr(p, item, ikey, "cgroup '%s' %s", s, why);
+			continue;
+		}
+		for (size_t j = 0; j < n; j++)
+			dup |= streq(paths[j], s);
+		if (dup) {
+			perr(p, item, ikey, "cgroup '%s' is listed twice", s);
+			continue;
+		}
+		paths[n] = strdup(s);
+		if (!paths[n]) {
+			note_oom(p, item, ikey);
+			continue;
+		}
+		n++;
+	}
+	for (size_t j = 0; j < *nfield; j++)
+		free((*field)[j]);
+	free(*field);
+	*field = paths;
+	*nfield = n;
+}
+
 /* ---- mappings ---------------------------------------------------------------------------- */
 
 static void walk_mapping(struct parser *p, const yaml_node_t *map, const char *prefix,
@@ -761,6 +876,9 @@ static void apply(struct parser *p, const struct key_spec *k, const yaml_node_t 
 		break;
 	case V_DURATION:
 		set_duration(p, k, v, key);
+		break;
+	case V_CGROUPS:
+		set_cgroups(p, k, v, key);
 		break;
 	}
 }
@@ -911,6 +1029,15 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->policy_cap_prefixes_v6 = 4096;
 	c->policy_cap_cgroups = 1024;
 	c->policy_cap_flows = 65536;
+	c->mon_attach = MON_ATTACH_AUTO;
+	/*
+	 * On by default: what costs at most 3% on the issue's benchmarks (docs/monitors.md,
+	 * Benchmarks). runq costs 8-9% on pipe ping-pong and the page allocator hook 10-11% on dd
+	 * into tmpfs, so they are off until asked for.
+	 */
+	for (int i = 0; i < MON_COUNT; i++)
+		c->mon_enabled[i] = i != MON_RUNQ;
+	c->mon_alloc_failures = false;
 	if (!c->source || !c->socket_path || !c->state_dir || !c->audit_log || !c->pin_root ||
 	    !c->n_guard_ifaces)
 		return -ENOMEM;
@@ -935,7 +1062,7 @@ static void walk_root(struct parser *p)
 	if (!root || is_null(root))
 		return;
 	if (root->type != YAML_MAPPING_NODE) {
-		perr(p, root, NULL, "the top level must be a mapping of sections (agent, bpf, guard), got %s",
+		perr(p, root, NULL, "the top level must be a mapping of sections (agent, bpf, guard, monitors), got %s",
 		     kind(root));
 		return;
 	}
@@ -1018,6 +1145,9 @@ void config_free(struct aegis_config *cfg)
 	for (size_t i = 0; i < cfg->n_policy_ifaces; i++)
 		free(cfg->policy_ifaces[i]);
 	free(cfg->policy_ifaces);
+	for (size_t i = 0; i < cfg->n_mon_runq_cgroups; i++)
+		free(cfg->mon_runq_cgroups[i]);
+	free(cfg->mon_runq_cgroups);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1142,6 +1272,14 @@ json_t *config_to_json(const struct aegis_config *c)
 				      "max_per_sec", (json_int_t)c->sample_max_per_sec, "burst",
 				      (json_int_t)c->sample_burst));
 	json_object_set_new(j, "policy", policy_config_json(c));
+	json_object_set_new(j, "monitors",
+			    json_pack("{s:s, s:{s:b, s:o}, s:{s:b}, s:{s:b, s:b}, s:{s:b}}", "attach",
+				      mon_attach_mode_name(c->mon_attach), "runq", "enabled",
+				      c->mon_enabled[MON_RUNQ], "cgroups",
+				      strv_json(c->mon_runq_cgroups, c->n_mon_runq_cgroups), "io",
+				      "enabled", c->mon_enabled[MON_IO], "mem", "enabled",
+				      c->mon_enabled[MON_MEM], "alloc_failures", c->mon_alloc_failures,
+				      "net", "enabled", c->mon_enabled[MON_NET]));
 	return j;
 }
 

@@ -33,6 +33,13 @@ enum policy_tc_attach {
 	POLICY_TC_NETLINK,
 };
 
+/* How the monitors' programs attach: tp_btf where it works, or raw_tp (monitors.attach). */
+enum mon_attach_mode {
+	MON_ATTACH_AUTO,
+	MON_ATTACH_TP_BTF,
+	MON_ATTACH_RAW_TP,
+};
+
 /* Interface name meaning "the interface of the IPv4 (else IPv6) default route". */
 #define IFACE_DEFAULT_ROUTE "default-route"
 
@@ -107,6 +114,12 @@ struct aegis_config {
 	uint32_t policy_cap_policies, policy_cap_rules, policy_cap_cells;
 	uint32_t policy_cap_prefixes_v4, policy_cap_prefixes_v6;
 	uint32_t policy_cap_cgroups, policy_cap_flows;
+	/* monitors: each one on or off (indexed by MON_RUNQ.. in aegis/monitors.h). */
+	enum mon_attach_mode mon_attach;
+	bool mon_enabled[4];
+	bool mon_alloc_failures;	/* mem: also hook every page allocation (kmem:mm_page_alloc) */
+	char **mon_runq_cgroups;	/* cgroup v2 paths ("/system.slice/x.service") */
+	size_t n_mon_runq_cgroups;
 };
 
 /* The embedded default configuration text (src/default.yaml), NUL-terminated. */
@@ -129,6 +142,7 @@ const char *guard_mode_name(enum guard_mode m);
 int guard_mode_parse(const char *s, enum guard_mode *m);
 const char *xdp_attach_mode_name(enum xdp_attach_mode m);
 const char *policy_tc_attach_name(enum policy_tc_attach a);
+const char *mon_attach_mode_name(enum mon_attach_mode m);
 
 /* `aegis config default | check FILE... | show [FILE]` */
 int cmd_config(int argc, char **argv);

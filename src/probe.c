@@ -2033,8 +2033,8 @@ static void cap_visibility(const struct probe *p, struct capability *cap)
 
 static void cap_monitors(const struct probe *p, struct capability *cap)
 {
-	static const int tps[] = { T_SCHED_SWITCH, T_SCHED_WAKEUP, T_BLOCK_ISSUE, T_BLOCK_COMPLETE,
-				   T_MM_PAGE_ALLOC };
+	/* Run-queue wait comes from sched_info at sched_switch: no wakeup hooks (docs/monitors.md). */
+	static const int tps[] = { T_SCHED_SWITCH, T_BLOCK_ISSUE, T_BLOCK_COMPLETE, T_MM_PAGE_ALLOC };
 	char missing[512];
 	int n = tps_missing(p, tps, ARRAY_SIZE(tps), missing, sizeof(missing));
 
@@ -2045,9 +2045,9 @@ static void cap_monitors(const struct probe *p, struct capability *cap)
 			       "tracepoints missing, those monitors are off: %s", missing);
 	if (!p->prog[P_TP_BTF].ok)
 		return cap_set(cap, STATE_DEGRADED,
-			       "tp_btf unavailable (%s): falls back to tracepoints, fewer fields",
+			       "tp_btf unavailable (%s): falls back to raw_tp, no top tasks by run-queue wait",
 			       err_text(p->prog[P_TP_BTF].err));
-	cap_set(cap, STATE_READY, "tracepoints sched, block, kmem and tp_btf");
+	cap_set(cap, STATE_READY, "tracepoints sched_switch, block, kmem and tp_btf");
 }
 
 static void cap_conntrack(const struct probe *p, struct capability *cap)
@@ -2084,7 +2084,7 @@ static const struct {
 	{ "conntrack", cap_conntrack },
 };
 
-/* Only agent, guard and policy are configurable so far; the others report enabled=false. */
+/* Only agent, guard, policy and monitors are configurable so far; the others report enabled=false. */
 static bool cap_enabled(const struct probe *p, const char *name)
 {
 	if (streq(name, "agent"))
@@ -2093,6 +2093,9 @@ static bool cap_enabled(const struct probe *p, const char *name)
 		return p->cfg && p->cfg->guard_enabled;
 	if (streq(name, "policy"))
 		return p->cfg && p->cfg->policy_enabled;
+	if (streq(name, "monitors"))
+		return p->cfg && (p->cfg->mon_enabled[0] || p->cfg->mon_enabled[1] ||
+				  p->cfg->mon_enabled[2] || p->cfg->mon_enabled[3]);
 	return false;
 }
 
