@@ -37,6 +37,7 @@ struct agent agent;
 
 const struct agent_module *const agent_modules[] = {
 	&guard_module,
+	&visibility_module,
 	NULL,
 };
 

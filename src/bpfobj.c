@@ -432,9 +432,12 @@ static int remove_tree(const char *dir, bool links_dir)
 		if (links_dir) {
 			int fd = bpf_obj_get(path);
 
-			/* Detach even if another process holds the link: the hook must be gone. */
+			/*
+			 * Detach even if another process holds the link: the hook must be gone. Tracepoint
+			 * links cannot be detached (EOPNOTSUPP): they go with their last reference, the pin.
+			 */
 			if (fd >= 0) {
-				if (bpf_link_detach(fd))
+				if (bpf_link_detach(fd) && errno != EOPNOTSUPP)
 					pr_warn_errno(-errno, "cannot detach link %s", path);
 				else
 					audit_log(&actor_agent, "detach", path, 0, NULL, NULL);

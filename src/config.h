@@ -22,6 +22,13 @@ enum xdp_attach_mode {
 	XDP_ATTACH_GENERIC,
 };
 
+/* Which twin of the visibility tracepoint programs runs. */
+enum vis_tracing {
+	VIS_TRACING_AUTO,	/* tp_btf where the probe says it works, else raw_tp (logged) */
+	VIS_TRACING_TP_BTF,
+	VIS_TRACING_RAW_TP,
+};
+
 enum exit_action {
 	EXIT_KEEP,		/* SIGTERM leaves programs attached and pinned */
 	EXIT_DETACH,		/* SIGTERM detaches and unpins, like --cleanup */
@@ -84,6 +91,18 @@ struct aegis_config {
 	uint32_t guard_cap_block_v4, guard_cap_block_v6;
 	uint32_t guard_cap_allow_v4, guard_cap_allow_v6;
 	uint32_t guard_cap_block_scoped_v4, guard_cap_block_scoped_v6;
+
+	/* visibility: processes and flows (src/visibility.c). */
+	bool vis_enabled;
+	enum vis_tracing vis_tracing;
+	uint64_t vis_frame_interval_ns;
+	uint64_t vis_exited_retention_ns;	/* ended processes stay this long */
+	uint64_t vis_flow_retention_ns;		/* closed flows stay this long */
+	uint64_t vis_flow_idle_ns;		/* a UDP flow without packets this long is closed */
+	uint32_t vis_args_max;			/* bytes of arguments per exec */
+	uint32_t vis_frame_max_items;		/* per list of a frame */
+	uint32_t vis_ring_kb;			/* vis_events ring buffer, KiB (a power of two) */
+	uint32_t vis_cap_processes, vis_cap_flows, vis_cap_sockets;
 };
 
 /* The embedded default configuration text (src/default.yaml), NUL-terminated. */
@@ -105,6 +124,7 @@ json_t *config_to_json(const struct aegis_config *cfg);
 const char *guard_mode_name(enum guard_mode m);
 int guard_mode_parse(const char *s, enum guard_mode *m);
 const char *xdp_attach_mode_name(enum xdp_attach_mode m);
+const char *vis_tracing_name(enum vis_tracing t);
 
 /* `aegis config default | check FILE... | show [FILE]` */
 int cmd_config(int argc, char **argv);

@@ -64,6 +64,7 @@ struct agent_module {
 extern const struct agent_module *const agent_modules[];
 
 extern const struct agent_module guard_module;
+extern const struct agent_module visibility_module;
 
 /* "# HELP name help\n# TYPE name type\n": the header of one Prometheus metric family. */
 void metric_help(FILE *f, const char *name, const char *type, const char *help);

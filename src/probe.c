@@ -2048,13 +2048,15 @@ static const struct {
 	{ "conntrack", cap_conntrack },
 };
 
-/* Only agent and guard are configurable so far; the others report enabled=false. */
+/* Only agent, guard and visibility are configurable so far; the others report enabled=false. */
 static bool cap_enabled(const struct probe *p, const char *name)
 {
 	if (streq(name, "agent"))
 		return true;
 	if (streq(name, "guard"))
 		return p->cfg && p->cfg->guard_enabled;
+	if (streq(name, "visibility"))
+		return p->cfg && p->cfg->vis_enabled;
 	return false;
 }
 
