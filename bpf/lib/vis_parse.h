@@ -91,7 +91,7 @@ static __always_inline int vis_parse_ipv6_ext(struct __sk_buff *skb, __u8 *next,
 		break;
 	}
 	*next = hdr[0];
-	return VIS_PARSE_OK;
+	return *off > skb->len ? VIS_PARSE_TRUNCATED_IP : VIS_PARSE_OK;
 }
 
 static __always_inline bool vis_is_ipv6_ext(__u8 n)
