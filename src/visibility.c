@@ -30,7 +30,6 @@
 
 #define DRAIN_INTERVAL_MS 100
 #define FRAMES_KEPT_WHOLE 8	/* older frames in the event stream keep only their counts */
-#define API_REFRESH_NS (250 * NSEC_PER_MSEC)
 
 enum vis_mode { MODE_TP_BTF, MODE_RAW_TP };
 
@@ -122,7 +121,7 @@ static struct {
 	struct vis_flows flows;
 	struct vis_flows_config flow_cfg;
 	uint64_t exited_retention_ns;
-	uint64_t frame_interval_ns, next_frame_ns, last_refresh_ns;
+	uint64_t frame_interval_ns, next_frame_ns;
 	uint32_t frame_max_items;
 	uint64_t frames;
 	uint64_t flow_events;
@@ -391,7 +390,6 @@ static void refresh(void)
 			  &totals, &V.flow_cfg);
 	add_counter(VIS_C_FLOW_DELETES, V.flows.stats.flow_deletes);
 	add_counter(VIS_C_SOCK_DELETES, V.flows.stats.sock_deletes);
-	V.last_refresh_ns = now_monotonic_ns();
 }
 
 static json_t *losses_json(const uint64_t c[VIS_C__COUNT])
@@ -829,13 +827,6 @@ static bool not_running(struct api_response *resp)
 	return true;
 }
 
-static void fresh_enough(void)
-{
-	if (now_monotonic_ns() - V.last_refresh_ns > API_REFRESH_NS)
-		refresh();
-	else
-		drain();
-}
 
 static void get_processes(struct api_request *req, struct api_response *resp)
 {
@@ -849,7 +840,7 @@ static void get_processes(struct api_request *req, struct api_response *resp)
 
 	if (not_running(resp) || !parse_filters(req, resp, &pid, &id, &by_id))
 		return;
-	fresh_enough();
+	refresh();	/* an answer as of now: a process that just exited shows its exit */
 	list = json_array();
 	while ((p = hmap_next(&V.procs.by_id, &it))) {
 		bool wanted = by_id ? p->id.ktime == id.ktime && p->id.tgid == id.tgid :
@@ -877,7 +868,7 @@ static void get_flows(struct api_request *req, struct api_response *resp)
 
 	if (not_running(resp) || !parse_filters(req, resp, &pid, &id, &by_id))
 		return;
-	fresh_enough();
+	refresh();	/* counts as of now, not as of the last frame */
 	list = json_array();
 	while ((f = hmap_next(&V.flows.by_key, &it))) {
 		bool has = vis_flow_owner(f, &owner);

@@ -206,3 +206,22 @@ jcheck() {
 		fail "$name" "$filter on: $(echo "$out" | head -c 400 | tr '\n' ' ')"
 	fi
 }
+
+# check_metrics NAME FILE: FILE is well-formed Prometheus text: one HELP and TYPE per family,
+# before its samples, and no family twice.
+check_metrics() {
+	check "$1" python3 - "$2" <<'PY'
+import re, sys
+seen, current = set(), None
+for line in open(sys.argv[1]):
+    if line.startswith("# HELP "):
+        current = line.split()[2]
+        assert current not in seen, "family twice: " + current
+        seen.add(current)
+    elif line.startswith("# TYPE "):
+        assert line.split()[2] == current, line
+    elif line.strip():
+        name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+        assert name == current or name.rsplit("_", 1)[0] == current, "sample outside its family: " + line
+PY
+}
