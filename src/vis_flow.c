@@ -178,6 +178,7 @@ static void join_sock(struct vis_flowrec *f, const struct vis_flow *v, const str
 {
 	const struct sockref *r = hmap_get(socks, hmap_hash_u64(f->key.cookie), &f->key.cookie, match_cookie);
 
+	f->sock_seen = r != NULL;
 	if (r) {
 		struct vis_sock prev = f->sock;
 
@@ -222,7 +223,8 @@ static uint8_t close_reason(const struct vis_flowrec *f, uint64_t now, const str
 		return VIS_CLOSE_TCP;
 	if (f->has_sock && f->sock.released)
 		return VIS_CLOSE_RELEASED;
-	if (f->key.proto == 17 && cfg->idle_timeout_ns && now > f->last_ns + cfg->idle_timeout_ns)
+	/* TCP closes by its states, unless its socket entry is gone: then only silence tells. */
+	if ((f->key.proto == 17 || !f->sock_seen) && cfg->idle_timeout_ns && now > f->last_ns + cfg->idle_timeout_ns)
 		return VIS_CLOSE_IDLE;
 	return VIS_CLOSE_NONE;
 }

@@ -32,7 +32,8 @@ enum vis_close_reason {
 	VIS_CLOSE_NONE,
 	VIS_CLOSE_TCP,		/* TCP reached CLOSE */
 	VIS_CLOSE_RELEASED,	/* the socket was closed by its last holder */
-	VIS_CLOSE_IDLE,		/* UDP without packets for visibility.flow_idle_timeout */
+	VIS_CLOSE_IDLE,		/* without packets for visibility.flow_idle_timeout: UDP, or TCP
+				 * whose socket entry was evicted (its close cannot be seen) */
 	VIS_CLOSE_EVICTED,	/* its kernel entry was evicted (the table was full) */
 };
 
@@ -51,6 +52,7 @@ struct vis_flowrec {
 	uint8_t frame_bits;			/* VIS_FRAME_* */
 	bool seen;				/* in the last read of vis_flows */
 	bool has_sock;				/* sock below was filled from vis_socks */
+	bool sock_seen;				/* its socket was in the last read of vis_socks */
 	bool owner_inferred;			/* owner's identity found by pid, not captured */
 	struct vis_sock sock;			/* owner, direction, TCP states */
 };
