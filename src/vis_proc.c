@@ -1019,6 +1019,40 @@ json_t *vis_process_json(const struct vis_procs *t, const struct vis_process *p)
 	return j;
 }
 
+/*
+ * The event stream carries one of these per exec and exit, so they hold what a reader needs and
+ * no more (the agent keeps the last 65536 events of every kind in memory).
+ */
+json_t *vis_process_event_json(const struct vis_procs *t, const struct vis_process *p, bool exit)
+{
+	char id[VIS_EXEC_ID_LEN + 1], parent[VIS_EXEC_ID_LEN + 1], when[40];
+	json_t *j;
+
+	vis_exec_id(t, p->id, id);
+	vis_boot_time_text(exit ? p->end_ns : p->start_ns, when, sizeof(when));
+	if (exit) {
+		j = json_pack("{s:s, s:s, s:i, s:i, s:o, s:o}", "time", when, "exec_id", id, "pid",
+			      (int)p->id.tgid, "ppid", (int)p->ppid, "comm", text_json(p->comm), "binary",
+			      text_json(p->filename));
+		if (j)
+			set_exit(j, p);
+		return j ? j : json_object();
+	}
+	vis_exec_id(t, p->parent, parent);
+	j = json_pack("{s:s, s:s, s:i, s:i, s:s?, s:i, s:o, s:o, s:o, s:o}", "time", when, "exec_id", id,
+		      "pid", (int)p->id.tgid, "ppid", (int)p->ppid, "parent_exec_id",
+		      p->parent.tgid && p->parent.ktime ? parent : NULL, "uid", (int)p->uid, "comm",
+		      text_json(p->comm), "binary", text_json(p->filename), "args", args_json(p), "cgroup",
+		      text_json(p->cgroup_path));
+	if (!j)
+		return json_object();
+	if (p->container_id)
+		json_object_set_new(j, "container_id", json_string(p->container_id));
+	if (p->ev_flags & VIS_EVF_ARGS_TRUNC)
+		json_object_set_new(j, "args_truncated", json_true());
+	return j;
+}
+
 json_t *vis_ancestry_json(const struct vis_procs *t, const struct vis_process *p)
 {
 	json_t *chain = json_array();

@@ -128,6 +128,8 @@ void vis_exec_id(const struct vis_procs *t, struct vis_ident id, char *buf);
 int vis_exec_id_parse(const struct vis_procs *t, const char *s, struct vis_ident *id);
 
 json_t *vis_process_json(const struct vis_procs *t, const struct vis_process *p);
+/* The short form for the event stream: an exec (start) or an exit. */
+json_t *vis_process_event_json(const struct vis_procs *t, const struct vis_process *p, bool exit);
 /* The exec_ids of p's ancestors, nearest first (at most 64; stops at one not in the table). */
 json_t *vis_ancestry_json(const struct vis_procs *t, const struct vis_process *p);
 

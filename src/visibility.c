@@ -29,7 +29,6 @@
 #include "visibility.skel.h"
 
 #define DRAIN_INTERVAL_MS 100
-#define FRAMES_KEPT_WHOLE 8	/* older frames in the event stream keep only their counts */
 
 enum vis_mode { MODE_TP_BTF, MODE_RAW_TP };
 
@@ -126,7 +125,6 @@ static struct {
 	uint64_t frames;
 	uint64_t flow_events;
 	json_t *last_frame;
-	json_t *whole[FRAMES_KEPT_WHOLE];	/* frames published whole, oldest first */
 } V = { .timer_fd = -1 };
 
 /* ---- loading ------------------------------------------------------------------------------ */
@@ -285,24 +283,30 @@ static void release_links(bool detach)
 
 /* ---- process records ---------------------------------------------------------------------- */
 
+/*
+ * exec and exit events as records come. A fork is no event of its own (nearly every one is
+ * followed by an exec): forked processes are in the frames, and their exits are events.
+ */
 static void publish_record(const struct vis_proc_event *ev)
 {
-	static const char *const types[] = { [VIS_EV_EXEC] = "exec", [VIS_EV_FORK] = "fork", [VIS_EV_EXIT] = "exit" };
-	const struct vis_process *p = vis_procs_get(&V.procs, (struct vis_ident){ ev->ktime, ev->tgid });
+	const struct vis_process *p;
 	json_t *j;
 
+	if (ev->kind != VIS_EV_EXEC && ev->kind != VIS_EV_EXIT)
+		return;
+	p = vis_procs_get(&V.procs, (struct vis_ident){ ev->ktime, ev->tgid });
 	if (!p)
 		p = vis_procs_running(&V.procs, ev->tgid);
-	if (!p || ev->kind > VIS_EV_EXIT)
+	if (!p)
 		return;
-	j = vis_process_json(&V.procs, p);
+	j = vis_process_event_json(&V.procs, p, ev->kind == VIS_EV_EXIT);
 	if (ev->kind == VIS_EV_EXEC && ev->prev_ktime) {
 		char prev[VIS_EXEC_ID_LEN + 1];
 
 		vis_exec_id(&V.procs, (struct vis_ident){ ev->prev_ktime, ev->tgid }, prev);
 		json_object_set_new(j, "replaces", json_string(prev));
 	}
-	events_publish(types[ev->kind], j);
+	events_publish(ev->kind == VIS_EV_EXEC ? "exec" : "exit", j);
 }
 
 static int on_record(void *ctx, void *data, size_t size)
@@ -449,7 +453,7 @@ static json_t *frame_flows(uint64_t *truncated)
 		if (b & VIS_FRAME_NEW && ended)
 			json_object_set_new(j, "new", json_true());
 		if (ended || b & VIS_FRAME_NEW) {
-			ev = json_deep_copy(j);
+			ev = json_copy(j);	/* the copy is serialized at once: sharing the values is fine */
 			json_object_set_new(ev, "event", json_string(ended ? "closed" : "new"));
 			events_publish("flow", ev);
 			V.flow_events++;
@@ -457,24 +461,6 @@ static json_t *frame_flows(uint64_t *truncated)
 		frame_add(ended ? closed : b & VIS_FRAME_NEW ? fresh : active, j, truncated);
 	}
 	return json_pack("{s:o, s:o, s:o}", "new", fresh, "active", active, "closed", closed);
-}
-
-/*
- * The event stream keeps its last 65536 events, whatever their size: a frame older than the last
- * FRAMES_KEPT_WHOLE keeps only its counts there, so frames cannot fill the agent's memory.
- */
-static void keep_whole(json_t *frame)
-{
-	json_t *old = V.whole[0];
-
-	if (old) {
-		json_object_del(old, "processes");
-		json_object_del(old, "flows");
-		json_object_set_new(old, "trimmed", json_true());
-		json_decref(old);
-	}
-	memmove(V.whole, V.whole + 1, (FRAMES_KEPT_WHOLE - 1) * sizeof(V.whole[0]));
-	V.whole[FRAMES_KEPT_WHOLE - 1] = json_incref(frame);
 }
 
 static void build_frame(void)
@@ -501,9 +487,8 @@ static void build_frame(void)
 	vis_procs_expire(&V.procs, now_boottime_ns(), V.exited_retention_ns);
 	vis_flows_expire(&V.flows, now_boottime_ns(), V.flow_cfg.retention_ns);
 	json_decref(V.last_frame);
-	V.last_frame = json_incref(f);
-	keep_whole(f);
-	events_publish("frame", f);
+	V.last_frame = f;
+	events_publish("frame", json_copy(f));	/* serialized at once: sharing values is fine */
 }
 
 /* ---- life cycle --------------------------------------------------------------------------- */
@@ -598,10 +583,6 @@ static void vis_stop(const struct aegis_config *cfg, bool detach)
 	vis_flows_free(&V.flows);
 	json_decref(V.last_frame);
 	V.last_frame = NULL;
-	for (size_t i = 0; i < FRAMES_KEPT_WHOLE; i++) {
-		json_decref(V.whole[i]);
-		V.whole[i] = NULL;
-	}
 	bpfobj_close(&V.obj);
 	memset(V.hooks, 0, sizeof(V.hooks));
 	V.running = false;
