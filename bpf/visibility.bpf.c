@@ -13,8 +13,9 @@
  * Flows: the owner of a socket is captured in process context by whoever first connects
  * (connect4/6), sends without connecting (sendmsg4/6), or sends or receives on it (the
  * sock_send_length / sock_recv_length tracepoints: an accepted socket); cgroup_skb on the root
- * cgroup counts IP bytes and packets each way; sock_ops and inet_sock_set_state give TCP's
- * direction and state history; sock_release marks the socket closed.
+ * cgroup counts IP bytes and packets each way; inet_sock_set_state gives TCP's direction and
+ * state history (and sock_ops the direction in raw_tp mode); sock_release marks a UDP socket
+ * closed.
  *
  * Order in the process handlers: the record goes to the ring buffer before vis_procs changes,
  * so an agent that walks vis_procs and then drains the ring has every record of what it saw.
@@ -363,17 +364,12 @@ static __always_inline struct vis_sock *sock_get(__u64 cookie, bool create)
 	return bpf_map_lookup_elem(&vis_socks, &cookie);
 }
 
-/* In process context: the current process owns the socket unless someone did before. */
-static __always_inline void sock_set_owner(__u64 cookie, __u8 source)
+static __always_inline void fill_owner(struct vis_sock *s, __u8 source)
 {
-	struct vis_sock *s = sock_get(cookie, true);
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	struct vis_proc *p;
+	struct vis_proc *p = bpf_map_lookup_elem(&vis_procs, &tgid);
 
-	if (!s || s->owner_tgid)
-		return;
-	p = bpf_map_lookup_elem(&vis_procs, &tgid);
 	s->owner_ktime = p ? p->ktime : 0;
 	s->owner_pid = (__u32)id;
 	s->owner_uid = (__u32)bpf_get_current_uid_gid();
@@ -382,6 +378,36 @@ static __always_inline void sock_set_owner(__u64 cookie, __u8 source)
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
 	s->owner_source = source;
 	s->owner_tgid = tgid;	/* last: a non-zero tgid says the rest is there */
+}
+
+/*
+ * In process context: the current process owns the socket unless someone did before. A new
+ * entry goes in whole, with its owner (one insert, no lookup after it).
+ */
+static __always_inline void sock_set_owner(__u64 cookie, __u8 source)
+{
+	struct vis_sock *s = bpf_map_lookup_elem(&vis_socks, &cookie);
+	struct vis_sock fresh = {};
+	long err;
+
+	if (s) {
+		if (!s->owner_tgid)
+			fill_owner(s, source);
+		return;
+	}
+	fill_owner(&fresh, source);
+	err = bpf_map_update_elem(&vis_socks, &cookie, &fresh, BPF_NOEXIST);
+	if (!err) {
+		count(VIS_C_SOCK_INSERTS);
+		return;
+	}
+	if (err != -VIS_EEXIST) {
+		count(VIS_C_SOCK_INSERT_FAIL);
+		return;
+	}
+	s = bpf_map_lookup_elem(&vis_socks, &cookie);	/* another CPU made it meanwhile */
+	if (s && !s->owner_tgid)
+		fill_owner(s, source);
 }
 
 static __always_inline bool tcp_or_udp(__u32 proto)
@@ -457,7 +483,11 @@ int BPF_PROG(vis_recv_raw, struct sock *sk)
 	return on_sock_use(sk, VIS_OWNER_RECV);
 }
 
-/* TCP's direction, from the callback that completes the handshake on either side. */
+/*
+ * TCP's direction, from the callback that completes the handshake on either side. Attached in
+ * raw_tp mode only: there inet_sock_set_state cannot make a cookie, and an accepted socket has
+ * none yet when it reaches ESTABLISHED; in tp_btf mode the state tracepoint tells it.
+ */
 SEC("sockops")
 int vis_sockops(struct bpf_sock_ops *ops)
 {
@@ -522,13 +552,14 @@ int BPF_PROG(vis_state_raw, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
+/* UDP's close (TCP's is its CLOSE state). */
 SEC("cgroup/sock_release")
 int vis_release(struct bpf_sock *sk)
 {
 	struct vis_sock *s;
 	__u64 cookie;
 
-	if (!tcp_or_udp(sk->protocol))
+	if (sk->protocol != VIS_IPPROTO_UDP)
 		return 1;
 	cookie = bpf_get_socket_cookie(sk);
 	s = bpf_map_lookup_elem(&vis_socks, &cookie);
@@ -642,11 +673,11 @@ static __always_inline int count_skb(struct __sk_buff *skb, __u8 way)
 	bytes = skb->len;
 	if (segs > 1 && parsed)
 		bytes += (__u64)(segs - 1) * pkt.hdr_len;
-	now = bpf_ktime_get_boot_ns();
+	now = bpf_ktime_get_coarse_ns();
 
 	f = bpf_map_lookup_elem(&vis_flows, &key);
 	if (!f) {
-		struct vis_flow fresh = { .first_ns = now, .first_way = way };
+		struct vis_flow fresh = { .first_ns = bpf_ktime_get_boot_ns(), .last_ns = now, .first_way = way };
 		long err;
 
 		local_of(sk, &pkt, parsed, way, &fresh);

@@ -102,3 +102,27 @@ ssize_t map_read_all(int fd, size_t key_size, size_t value_size, void **keys, vo
 		 strerror((int)-n));
 	return read_keys(fd, key_size, value_size, keys, vals, &cap);
 }
+
+size_t map_delete_keys(int fd, const void *keys, size_t n, size_t key_size)
+{
+	size_t done = 0, deleted = 0;
+
+	while (done < n) {
+		uint32_t count = (uint32_t)(n - done > BATCH ? BATCH : n - done);
+		int err = bpf_map_delete_batch(fd, (const char *)keys + done * key_size, &count, NULL);
+
+		/* On an error, count says how many were deleted before the key that failed. */
+		deleted += count;
+		done += count;
+		if (!err)
+			continue;
+		if (errno != ENOENT) {
+			/* No batch deletes here (or another failure): one at a time. */
+			for (; done < n; done++)
+				deleted += bpf_map_delete_elem(fd, (const char *)keys + done * key_size) == 0;
+			break;
+		}
+		done++;	/* the key that was not there */
+	}
+	return deleted;
+}

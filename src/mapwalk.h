@@ -16,4 +16,10 @@
  */
 ssize_t map_read_all(int fd, size_t key_size, size_t value_size, void **keys, void **vals);
 
+/*
+ * Deletes these keys (one syscall for many where the kernel has batch deletes); a key that is
+ * not there (an LRU map evicted it meanwhile) is skipped. Returns how many were deleted.
+ */
+size_t map_delete_keys(int fd, const void *keys, size_t n, size_t key_size);
+
 #endif

@@ -98,8 +98,22 @@ void vis_flows_frame_reset(struct vis_flows *t)
 	t->n_frame = 0;
 }
 
+/* The kernel's last_ns is CLOCK_MONOTONIC_COARSE; the table keeps boot time. */
+static uint64_t boot_of_mono(uint64_t mono)
+{
+	uint64_t b = now_boottime_ns(), m = now_monotonic_ns();
+
+	return mono + (b > m ? b - m : 0);
+}
+
 static void take_counters(struct vis_flowrec *f, const struct vis_flow *v, bool fresh_entry)
 {
+	uint64_t last = boot_of_mono(v->last_ns);
+
+	/* The coarse clock may lag the first packet's exact one by a jiffy. */
+	if (last < v->first_ns)
+		last = v->first_ns;
+
 	for (int w = 0; w < 2; w++) {
 		uint64_t b = fresh_entry ? 0 : f->map_bytes[w], p = fresh_entry ? 0 : f->map_packets[w];
 
@@ -110,8 +124,8 @@ static void take_counters(struct vis_flowrec *f, const struct vis_flow *v, bool 
 		f->map_packets[w] = v->packets[w];
 	}
 	f->map_first_ns = v->first_ns;
-	if (v->last_ns > f->last_ns)
-		f->last_ns = v->last_ns;
+	if (last > f->last_ns)
+		f->last_ns = last;
 }
 
 static struct vis_flowrec *new_rec(struct vis_flows *t, const struct vis_flow_key *k, const struct vis_flow *v)
@@ -144,11 +158,31 @@ static void reopen(struct vis_flows *t, struct vis_flowrec *f)
 	t->n_open++;
 }
 
+/* Keys to delete from the kernel maps at the end of a refresh, in one batch each. */
+struct pending {
+	void *keys;
+	size_t n, cap, size;
+};
+
+static void pending_add(struct pending *p, const void *key)
+{
+	if (p->n == p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 256;
+		void *nk = realloc(p->keys, ncap * p->size);
+
+		if (!nk)
+			return;	/* stays in the map: removed at a later refresh */
+		p->keys = nk;
+		p->cap = ncap;
+	}
+	memcpy((char *)p->keys + p->n++ * p->size, key, p->size);
+}
+
 /*
  * One entry of vis_flows; returns its record, or NULL for packets that came after the flow was
  * closed (a reset, a last ACK), which are added to it and their entry removed again.
  */
-static struct vis_flowrec *update(struct vis_flows *t, int flows_fd, const struct vis_flow_key *k,
+static struct vis_flowrec *update(struct vis_flows *t, struct pending *del, const struct vis_flow_key *k,
 				  const struct vis_flow *v)
 {
 	struct vis_flowrec *f = hmap_get(&t->by_key, key_hash(k), k, match_key);
@@ -162,8 +196,7 @@ static struct vis_flowrec *update(struct vis_flows *t, int flows_fd, const struc
 
 		if (!resumed) {
 			take_counters(f, v, fresh);
-			if (bpf_map_delete_elem(flows_fd, k) == 0)
-				t->stats.flow_deletes++;
+			pending_add(del, k);
 			return NULL;
 		}
 		reopen(t, f);
@@ -229,7 +262,7 @@ static uint8_t close_reason(const struct vis_flowrec *f, uint64_t now, const str
 	return VIS_CLOSE_NONE;
 }
 
-static void close_flow(struct vis_flows *t, struct vis_flowrec *f, uint8_t reason, int flows_fd, uint64_t now)
+static void close_flow(struct vis_flows *t, struct vis_flowrec *f, uint8_t reason, struct pending *del, uint64_t now)
 {
 	f->state = VIS_FLOW_CLOSED;
 	f->close_reason = reason;
@@ -238,8 +271,8 @@ static void close_flow(struct vis_flows *t, struct vis_flowrec *f, uint8_t reaso
 	t->n_open--;
 	t->n_closed++;
 	mark(t, f, VIS_FRAME_ENDED);
-	if (f->seen && bpf_map_delete_elem(flows_fd, &f->key) == 0)
-		t->stats.flow_deletes++;
+	if (f->seen)
+		pending_add(del, &f->key);
 }
 
 static bool match_u64(const void *item, const void *key)
@@ -248,7 +281,7 @@ static bool match_u64(const void *item, const void *key)
 }
 
 /* Sockets that are over and have no open flow left go from vis_socks. */
-static void delete_done_socks(struct vis_flows *t, int socks_fd, const uint64_t *cookies,
+static void delete_done_socks(struct vis_flows *t, struct pending *del, const uint64_t *cookies,
 			      const struct vis_sock *vals, size_t n)
 {
 	struct hmap open = {};
@@ -263,9 +296,8 @@ static void delete_done_socks(struct vis_flows *t, int socks_fd, const uint64_t 
 	for (size_t i = 0; i < n; i++) {
 		bool over = vals[i].released || vals[i].tcp_state == TCP_CLOSE_STATE;
 
-		if (over && !hmap_get(&open, hmap_hash_u64(cookies[i]), &cookies[i], match_u64) &&
-		    bpf_map_delete_elem(socks_fd, &cookies[i]) == 0)
-			t->stats.sock_deletes++;
+		if (over && !hmap_get(&open, hmap_hash_u64(cookies[i]), &cookies[i], match_u64))
+			pending_add(del, &cookies[i]);
 	}
 out:
 	hmap_free(&open);
@@ -286,6 +318,7 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 	const struct vis_flow_key *keys;
 	const struct vis_flow *vals;
 	uint64_t now = now_boottime_ns();
+	struct pending del_flows = { .size = sizeof(struct vis_flow_key) }, del_socks = { .size = sizeof(uint64_t) };
 	struct hmap socks = {};
 	struct vis_flowrec *f;
 	ssize_t ns, nf;
@@ -304,7 +337,6 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 					    t->stats.flow_evictions);
 	t->stats.sock_evictions = evictions(totals->sock_inserts, totals->sock_deletes, (uint64_t)ns,
 					    t->stats.sock_evictions);
-	t->stats.flow_deletes = t->stats.sock_deletes = 0;
 
 	refs = calloc(ns ? (size_t)ns : 1, sizeof(*refs));
 	if (!refs)
@@ -321,7 +353,7 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 	keys = fkeys;
 	vals = fvals;
 	for (ssize_t i = 0; i < nf; i++) {
-		f = update(t, flows_fd, &keys[i], &vals[i]);
+		f = update(t, &del_flows, &keys[i], &vals[i]);
 		if (!f)
 			continue;
 		f->seen = true;
@@ -338,10 +370,14 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 		infer_owner(f, procs);
 		why = close_reason(f, now, cfg);
 		if (why != VIS_CLOSE_NONE)
-			close_flow(t, f, why, flows_fd, now);
+			close_flow(t, f, why, &del_flows, now);
 	}
-	delete_done_socks(t, socks_fd, skeys, svals, (size_t)ns);
+	delete_done_socks(t, &del_socks, skeys, svals, (size_t)ns);
+	t->stats.flow_deletes = map_delete_keys(flows_fd, del_flows.keys, del_flows.n, del_flows.size);
+	t->stats.sock_deletes = map_delete_keys(socks_fd, del_socks.keys, del_socks.n, del_socks.size);
 out:
+	free(del_flows.keys);
+	free(del_socks.keys);
 	hmap_free(&socks);
 	return err;
 }

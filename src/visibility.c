@@ -36,6 +36,7 @@ static const char *const mode_names[] = { "tp_btf", "raw_tp" };
 
 #define COMMON_PROGRAMS "vis_connect4", "vis_connect6", "vis_sendmsg4", "vis_sendmsg6", "vis_sockops", \
 	"vis_release", "vis_skb_ingress", "vis_skb_egress", "vis_send_raw", "vis_recv_raw"
+#define N_COMMON_PROGRAMS 10
 
 static const char *const programs_btf[] = {
 	COMMON_PROGRAMS, "vis_fork_btf", "vis_exec_btf", "vis_exit_btf", "vis_state_btf", NULL,
@@ -81,7 +82,6 @@ static struct vis_hook common_hooks[] = {
 	CG("vis_connect6", BPF_CGROUP_INET6_CONNECT, "cg_connect6", NULL),
 	CG("vis_sendmsg4", BPF_CGROUP_UDP4_SENDMSG, "cg_sendmsg4", NULL),
 	CG("vis_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cg_sendmsg6", NULL),
-	CG("vis_sockops", BPF_CGROUP_SOCK_OPS, "cg_sockops", NULL),
 	CG("vis_release", BPF_CGROUP_INET_SOCK_RELEASE, "cg_sock_release",
 	   "UDP flows close only when idle (no cgroup sock_release hook)"),
 	{ { HOOK_RAW_TP, "vis_send_raw", "sock_send_length", 0, "raw_tp_sock_send_length" },
@@ -96,14 +96,16 @@ static struct vis_hook common_hooks[] = {
 	{ { kind, "vis_exec_" sfx, "sched_process_exec", 0, pfx "sched_process_exec" }, NULL },		\
 	{ { kind, "vis_exit_" sfx, "sched_process_exit", 0, pfx "sched_process_exit" }, NULL },		\
 	{ { kind, "vis_state_" sfx, "inet_sock_set_state", 0, pfx "inet_sock_set_state" }, NULL }
-static struct vis_hook mode_hooks[2][4] = {
+/* sock_ops only where inet_sock_set_state cannot tell an accepted socket's direction (raw_tp). */
+static struct vis_hook mode_hooks[2][5] = {
 	[MODE_TP_BTF] = { TRACE_HOOKS(HOOK_TP_BTF, "btf", "tp_btf_") },
-	[MODE_RAW_TP] = { TRACE_HOOKS(HOOK_RAW_TP, "raw", "raw_tp_") },
+	[MODE_RAW_TP] = { TRACE_HOOKS(HOOK_RAW_TP, "raw", "raw_tp_"),
+			  { { HOOK_CGROUP, "vis_sockops", NULL, BPF_CGROUP_SOCK_OPS, "cg_sockops" }, NULL } },
 };
 #undef TRACE_HOOKS
 
 #define N_COMMON ARRAY_SIZE(common_hooks)
-#define N_MODE 4
+#define N_MODE 5	/* at most: tp_btf mode has 4 */
 #define N_HOOKS (N_COMMON + N_MODE)
 
 static struct {
@@ -152,7 +154,7 @@ static int vis_configure(struct bpf_object *obj, const struct aegis_config *cfg)
 		err = set_entries(obj, "vis_socks", cfg->vis_cap_sockets, "visibility.capacity.sockets");
 	if (!err)
 		err = set_entries(obj, "vis_events", cfg->vis_ring_kb * 1024, "visibility.ring_buffer_kb");
-	for (size_t i = N_COMMON; !err && other[i]; i++) {
+	for (size_t i = N_COMMON_PROGRAMS; !err && other[i]; i++) {
 		struct bpf_program *p = bpf_object__find_program_by_name(obj, other[i]);
 
 		err = p ? bpf_program__set_autoload(p, false) : -ENOENT;
@@ -196,13 +198,13 @@ static void remove_other_mode(void)
 	const char *const *progs = V.mode == MODE_TP_BTF ? programs_raw : programs_btf;
 	char pin[PATH_MAX];
 
-	for (size_t i = 0; i < N_MODE; i++) {
+	for (size_t i = 0; i < N_MODE && other[i].h.prog; i++) {
 		struct hook_link none = HOOK_LINK_NONE;
 
 		if (bpfobj_link_pin_path(&V.obj, other[i].h.link, pin, sizeof(pin)) == 0 && access(pin, F_OK) == 0)
 			hook_detach(&V.obj, &other[i].h, &none, &actor_agent);
 	}
-	for (size_t i = N_COMMON; progs[i]; i++) {
+	for (size_t i = N_COMMON_PROGRAMS; progs[i]; i++) {
 		snprintf(pin, sizeof(pin), "%s/progs/%s", V.obj.pin_dir, progs[i]);
 		if (unlink(pin) == 0)
 			audit_log(&actor_agent, "unpin", pin, 0, NULL, json_pack("{s:s}", "why", "other tracing mode"));
@@ -255,6 +257,8 @@ static int attach_all(void)
 	for (size_t i = 0; i < N_HOOKS; i++) {
 		struct vis_hook *vh = i < N_COMMON ? &common_hooks[i] : &mode_hooks[V.mode][i - N_COMMON];
 
+		if (!vh->h.prog)
+			break;	/* the end of a mode's shorter list */
 		V.hooks[i] = vh;
 		if (vh->h.kind == HOOK_CGROUP)
 			vh->h.target = V.cgroup_root;

@@ -96,28 +96,40 @@ visibility() {
 	die "visibility did not turn $1"
 }
 
-forkexec() { "$BIN/forkexec" -p 1 -s "$SECS"; }
-connections() { ip netns exec "$RX" "$BIN/connloop" -s "$SECS" -a 127.0.0.1 -p 9900; }
+# Each workload prints: its rate, its own CPU per operation (us), and its operation count.
+forkexec() { "$BIN/forkexec" -p 1 -s "$SECS" | awk -v s="$SECS" '{ print $1, $2, $1 * s }'; }
+connections() {
+	ip netns exec "$RX" "$BIN/connloop" -s "$SECS" -a 127.0.0.1 -p 9900 | awk -v s="$SECS" '{ print $1, $2, $1 * s }'
+}
+# iperf3: Gbit/s; CPU of both ends (iperf3's host_total + remote_total) per MB moved.
 throughput() {
 	ip netns exec "$RX" iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
 	local srv=$!
 	sleep 0.3
 	ip netns exec "$TX" iperf3 -c 10.98.0.2 -p 5299 -t "$IPERF_SECS" -J 2>/dev/null |
-		jq '.end.sum_received.bits_per_second / 1e9'
+		jq -r --argjson t "$IPERF_SECS" '.end | [.sum_received.bits_per_second / 1e9,
+			(.cpu_utilization_percent.host_total + .cpu_utilization_percent.remote_total) / 100 * $t * 1e6
+			/ (.sum_received.bytes / 1e6), .sum_received.bytes / 1e6] | @tsv'
 	wait "$srv"
 }
+agent_cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz * 1e6 }' "/proc/$AGENT/stat"; }
 
 WORKLOADS="forkexec throughput connections"
-declare -A runs
+declare -A rate cpu
 for r in $(seq "$ROUNDS"); do
 	order="off on"
 	[ $((r % 2)) = 0 ] && order="on off"
 	for mode in $order; do
 		visibility "$mode"
 		for w in $WORKLOADS; do
-			v=$($w)
-			runs[$w.$mode]="${runs[$w.$mode]:-} $v"
-			echo "round $r $mode $w: $v" >&2
+			a0=$(agent_cpu_us)
+			read -r v c n <<<"$($w)"
+			a1=$(agent_cpu_us)
+			# The agent's CPU is part of what the workload costs (the agent reads its records).
+			total=$(echo "$c $a1 $a0 $n" | awk '{ printf "%.2f", $1 + ($2 - $3) / $4 }')
+			rate[$w.$mode]="${rate[$w.$mode]:-} $v"
+			cpu[$w.$mode]="${cpu[$w.$mode]:-} $total"
+			echo "round $r $mode $w: $v, $total us CPU/op (agent $(echo "$a1 $a0 $n" | awk '{ printf "%.2f", ($1 - $2) / $3 }'))" >&2
 		done
 	done
 done
@@ -129,26 +141,34 @@ echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -srm), $(nproc) CPUs, aegis $(git rev-parse --short HEAD 2>/dev/null)" \
 	"$(git diff --quiet HEAD -- bpf src include 2>/dev/null || echo '+ uncommitted changes'), $ROUNDS rounds"
 echo
-echo "| workload | visibility off (median) | on (median) | on / off | target |"
-echo "|---|---|---|---|---|"
+echo "| workload | off: rate | on: rate | rate on/off | target | off: CPU/op | on: CPU/op | CPU on/off |"
+echo "|---|---|---|---|---|---|---|---|"
 for w in $WORKLOADS; do
-	off=$(echo "${runs[$w.off]}" | median)
-	on=$(echo "${runs[$w.on]}" | median)
+	roff=$(echo "${rate[$w.off]}" | median)
+	ron=$(echo "${rate[$w.on]}" | median)
+	coff=$(echo "${cpu[$w.off]}" | median)
+	con=$(echo "${cpu[$w.on]}" | median)
 	case $w in
-	forkexec) unit="processes/s"; target="at most 5% slower" ;;
-	throughput) unit="Gbit/s"; target="at most 5% lower" ;;
-	connections) unit="connections/s"; target="at most 10% lower" ;;
+	forkexec) unit="processes/s"; op="us/process"; target="at most 5% slower" ;;
+	throughput) unit="Gbit/s"; op="us/MB"; target="at most 5% lower" ;;
+	connections) unit="connections/s"; op="us/connection"; target="at most 10% lower" ;;
 	esac
-	printf '| %s | %s %s | %s %s | %.3f | %s |\n' "$w" "$off" "$unit" "$on" "$unit" \
-		"$(echo "$on $off" | awk '{ print $1 / $2 }')" "$target"
+	printf '| %s | %.1f %s | %.1f %s | %.3f | %s | %.1f %s | %.1f %s | %.3f |\n' "$w" "$roff" "$unit" "$ron" "$unit" \
+		"$(echo "$ron $roff" | awk '{ print $1 / $2 }')" "$target" "$coff" "$op" "$con" "$op" \
+		"$(echo "$con $coff" | awk '{ print $1 / $2 }')"
 done
 echo
-echo "All runs (off | on): "
-for w in $WORKLOADS; do echo "- $w: ${runs[$w.off]} |${runs[$w.on]}"; done
+echo "Rates are medians of $ROUNDS runs each, alternating; CPU/op is the workload's own CPU time (both ends)"
+echo "plus the agent's, per operation, also a median. All runs, off | on:"
+for w in $WORKLOADS; do
+	echo "- $w rate:${rate[$w.off]} |${rate[$w.on]}"
+	echo "- $w CPU/op:${cpu[$w.off]} |${cpu[$w.on]}"
+done
 
 # ---- the event pipeline ----------------------------------------------------------------------
 visibility on
-counters() { cli status --json | jq -r '.visibility | [(.counters.exec + .counters.fork + .counters.exit),
+# Kernel-seen, received and lost records, from GET /v1/visibility (lighter than /v1/status).
+counters() { curl -s --unix-socket "$TMP/aegis.sock" http://l/v1/visibility | jq -r '[(.counters.exec + .counters.fork + .counters.exit),
 	(.records.exec + .records.fork + .records.exit),
 	(.losses.ringbuf_lost.exec + .losses.ringbuf_lost.fork + .losses.ringbuf_lost.exit)] | @tsv'; }
 agent_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$AGENT/stat"; }
@@ -161,19 +181,16 @@ echo
 echo "Exec storm, $WORKERS loops for ${STORM_SECS} s ($rate processes/s): $(( (s1 - s0) / STORM_SECS )) records/s" \
 	"made (exec, fork, exit; the whole host), $(( (r1 - r0) / STORM_SECS )) received, $(( (l1 - l0) / STORM_SECS )) lost."
 
-# Drain: records waiting in the ring, read by an agent that did nothing else meanwhile.
+# Drain: records waiting in the ring, read by an agent that did nothing else meanwhile: the
+# records it read in the second after it resumed, per CPU-second it used in that second.
 read -r _ rb _ <<<"$(counters)"
 kill -STOP "$AGENT"
 "$BIN/forkexec" -p 2 -s 3 >/dev/null
 kill -CONT "$AGENT"
 c0=$(agent_cpu)
-t0=$(date +%s.%N)
-for _ in $(seq 200); do
-	read -r s3 r3 l3 <<<"$(counters)"
-	[ $((s3 - r3 - l3)) -le 0 ] && break
-	sleep 0.05
-done
+sleep 1
 c1=$(agent_cpu)
-echo "Drain: $((r3 - rb)) records read (lost while stopped: $((l3 - l1))) in $(echo "$c1 $c0" | awk '{ printf "%.2f", $1 - $2 }')" \
-	"agent CPU-seconds: $(echo "$r3 $rb $c1 $c0" | awk '{ d = $3 - $4; printf "%.0f", d > 0 ? ($1 - $2) / d : 0 }')" \
-	"records per agent CPU-second (status polls included)."
+read -r s3 r3 l3 <<<"$(counters)"
+echo "Drain: $((r3 - rb)) records read in the second after a 3 s stop (lost while stopped: $((l3 - l1)))," \
+	"$(echo "$c1 $c0" | awk '{ printf "%.2f", $1 - $2 }') agent CPU-seconds:" \
+	"$(echo "$r3 $rb $c1 $c0" | awk '{ d = $3 - $4; printf "%.0f", (d > 0 ? ($1 - $2) / d : 0) }') records per agent CPU-second."

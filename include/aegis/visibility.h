@@ -144,7 +144,11 @@ struct vis_flow_key {
 	__u32 __pad;
 };
 
-/* vis_flows value. Bytes are IP bytes on the wire: headers included, every GSO segment counted. */
+/*
+ * vis_flows value. Bytes are IP bytes on the wire: headers included, every GSO segment counted.
+ * first_ns is CLOCK_BOOTTIME (read once, at the insert); last_ns, written by every packet, is the
+ * cheaper CLOCK_MONOTONIC_COARSE (jiffy resolution), which the agent moves to boot time.
+ */
 struct vis_flow {
 	__u64 first_ns;
 	__u64 last_ns;
