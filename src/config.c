@@ -55,6 +55,13 @@ static const char *const vis_tracing_names[] = {
 	NULL,
 };
 
+static const char *const vis_flow_events_names[] = {
+	[VIS_FLOW_EVENTS_CLOSED] = "closed",
+	[VIS_FLOW_EVENTS_ALL] = "all",
+	[VIS_FLOW_EVENTS_NONE] = "none",
+	NULL,
+};
+
 static const char *const exit_action_names[] = {
 	[EXIT_KEEP] = "keep",
 	[EXIT_DETACH] = "detach",
@@ -66,6 +73,7 @@ _Static_assert(sizeof(enum guard_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum xdp_attach_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum exit_action) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum vis_tracing) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum vis_flow_events) == sizeof(int), "enum size");
 
 enum val_type {
 	V_SECTION,	/* mapping of keys in `sub` */
@@ -193,6 +201,7 @@ static const struct key_spec visibility_keys[] = {
 	{ .name = "flow_idle_timeout", .type = V_DURATION, .off = FIELD(vis_flow_idle_ns), .min = 1, .max = 86400 },
 	{ .name = "args_max", .type = V_U32, .off = FIELD(vis_args_max), .max = 4096 },
 	{ .name = "frame_max_items", .type = V_U32, .off = FIELD(vis_frame_max_items), .min = 10, .max = 100000 },
+	{ .name = "flow_events", .type = V_ENUM, .off = FIELD(vis_flow_events), .names = vis_flow_events_names },
 	{ .name = "ring_buffer_kb", .type = V_U32, .flags = F_POW2, .off = FIELD(vis_ring_kb), .min = 64, .max = 1048576 },
 	SECTION("capacity", vis_capacity_keys),
 };
@@ -943,6 +952,7 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->vis_flow_idle_ns = 120 * NSEC_PER_SEC;
 	c->vis_args_max = 1024;
 	c->vis_frame_max_items = 1000;
+	c->vis_flow_events = VIS_FLOW_EVENTS_CLOSED;
 	c->vis_ring_kb = 4096;
 	c->vis_cap_processes = 32768;
 	c->vis_cap_flows = 65536;
@@ -1200,11 +1210,12 @@ static json_t *visibility_json(const struct aegis_config *c)
 	format_duration(c->vis_exited_retention_ns, exited, sizeof(exited));
 	format_duration(c->vis_flow_retention_ns, flows, sizeof(flows));
 	format_duration(c->vis_flow_idle_ns, idle, sizeof(idle));
-	return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I}}",
+	return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:{s:I, s:I, s:I}}",
 			 "enabled", c->vis_enabled, "tracing", vis_tracing_name(c->vis_tracing),
 			 "frame_interval", frame, "exited_retention", exited, "flow_retention", flows,
 			 "flow_idle_timeout", idle, "args_max", (json_int_t)c->vis_args_max,
-			 "frame_max_items", (json_int_t)c->vis_frame_max_items, "ring_buffer_kb",
+			 "frame_max_items", (json_int_t)c->vis_frame_max_items, "flow_events",
+			 vis_flow_events_names[c->vis_flow_events], "ring_buffer_kb",
 			 (json_int_t)c->vis_ring_kb, "capacity", "processes", (json_int_t)c->vis_cap_processes,
 			 "flows", (json_int_t)c->vis_cap_flows, "sockets", (json_int_t)c->vis_cap_sockets);
 }

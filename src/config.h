@@ -29,6 +29,13 @@ enum vis_tracing {
 	VIS_TRACING_RAW_TP,
 };
 
+/* Which flows become "flow" events (frames list them all the same). */
+enum vis_flow_events {
+	VIS_FLOW_EVENTS_CLOSED,	/* one per flow, when it closes, with its final counts */
+	VIS_FLOW_EVENTS_ALL,	/* also one when a flow is first seen */
+	VIS_FLOW_EVENTS_NONE,
+};
+
 enum exit_action {
 	EXIT_KEEP,		/* SIGTERM leaves programs attached and pinned */
 	EXIT_DETACH,		/* SIGTERM detaches and unpins, like --cleanup */
@@ -101,6 +108,7 @@ struct aegis_config {
 	uint64_t vis_flow_idle_ns;		/* a UDP flow without packets this long is closed */
 	uint32_t vis_args_max;			/* bytes of arguments per exec */
 	uint32_t vis_frame_max_items;		/* per list of a frame */
+	enum vis_flow_events vis_flow_events;
 	uint32_t vis_ring_kb;			/* vis_events ring buffer, KiB (a power of two) */
 	uint32_t vis_cap_processes, vis_cap_flows, vis_cap_sockets;
 };

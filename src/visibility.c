@@ -125,7 +125,8 @@ static struct {
 	uint64_t frame_interval_ns, next_frame_ns;
 	uint32_t frame_max_items;
 	uint64_t frames;
-	uint64_t flow_events;
+	uint64_t flow_events_published;
+	enum vis_flow_events flow_events;
 	json_t *last_frame;
 } V = { .timer_fd = -1 };
 
@@ -416,17 +417,6 @@ static json_t *losses_json(const uint64_t c[VIS_C__COUNT])
 			 (json_int_t)ps->ended_dropped, "flows_dropped", (json_int_t)fs->flows_dropped);
 }
 
-/* Appends j to list, or counts it as truncated past the frame's limit. */
-static void frame_add(json_t *list, json_t *j, uint64_t *truncated)
-{
-	if (json_array_size(list) < V.frame_max_items)
-		json_array_append_new(list, j);
-	else {
-		json_decref(j);
-		(*truncated)++;
-	}
-}
-
 static json_t *frame_processes(uint64_t *truncated)
 {
 	json_t *started = json_array(), *changed = json_array(), *exited = json_array();
@@ -434,16 +424,26 @@ static json_t *frame_processes(uint64_t *truncated)
 	for (size_t i = 0; i < V.procs.n_frame; i++) {
 		const struct vis_process *p = V.procs.frame[i];
 		uint8_t b = p->frame_bits;
-		json_t *j = vis_process_json(&V.procs, p);
+		json_t *list = b & VIS_FRAME_ENDED ? exited : b & VIS_FRAME_CHANGED ? changed : started, *j;
 
+		if (json_array_size(list) >= V.frame_max_items) {
+			(*truncated)++;
+			continue;
+		}
+		j = vis_process_json(&V.procs, p);
 		if (b & VIS_FRAME_NEW && b & (VIS_FRAME_CHANGED | VIS_FRAME_ENDED))
 			json_object_set_new(j, "new", json_true());
-		frame_add(b & VIS_FRAME_ENDED ? exited : b & VIS_FRAME_CHANGED ? changed : started, j, truncated);
+		json_array_append_new(list, j);
 	}
 	return json_pack("{s:o, s:o, s:o}", "started", started, "changed", changed, "exited", exited);
 }
 
-/* Flow events: one when a flow is first seen, one when it closes (one only, if both at once). */
+/*
+ * Flow events (visibility.flow_events): one when a flow closes, with its final counts, and with
+ * "all" one when it is first seen (one in all for a flow that began and ended within a frame).
+ * A flow's JSON is made only if the frame or an event takes it: under a flood of connections
+ * that is most of the agent's work.
+ */
 static json_t *frame_flows(uint64_t *truncated)
 {
 	json_t *fresh = json_array(), *active = json_array(), *closed = json_array();
@@ -451,18 +451,30 @@ static json_t *frame_flows(uint64_t *truncated)
 	for (size_t i = 0; i < V.flows.n_frame; i++) {
 		const struct vis_flowrec *f = V.flows.frame[i];
 		uint8_t b = f->frame_bits;
-		json_t *j = vis_flow_json(&V.procs, f), *ev;
-		bool ended = f->state == VIS_FLOW_CLOSED;
+		bool ended = f->state == VIS_FLOW_CLOSED, is_new = b & VIS_FRAME_NEW;
+		json_t *list = ended ? closed : is_new ? fresh : active, *j;
+		bool event = V.flow_events != VIS_FLOW_EVENTS_NONE &&
+			     (ended || (is_new && V.flow_events == VIS_FLOW_EVENTS_ALL));
+		bool in_frame = json_array_size(list) < V.frame_max_items;
 
-		if (b & VIS_FRAME_NEW && ended)
+		if (!in_frame)
+			(*truncated)++;
+		if (!in_frame && !event)
+			continue;
+		j = vis_flow_json(&V.procs, f);
+		if (is_new && ended)
 			json_object_set_new(j, "new", json_true());
-		if (ended || b & VIS_FRAME_NEW) {
-			ev = json_copy(j);	/* the copy is serialized at once: sharing the values is fine */
+		if (event) {
+			json_t *ev = json_copy(j);	/* serialized at once: sharing values is fine */
+
 			json_object_set_new(ev, "event", json_string(ended ? "closed" : "new"));
 			events_publish("flow", ev);
-			V.flow_events++;
+			V.flow_events_published++;
 		}
-		frame_add(ended ? closed : b & VIS_FRAME_NEW ? fresh : active, j, truncated);
+		if (in_frame)
+			json_array_append_new(list, j);
+		else
+			json_decref(j);
 	}
 	return json_pack("{s:o, s:o, s:o}", "new", fresh, "active", active, "closed", closed);
 }
@@ -502,6 +514,7 @@ static void apply_live(const struct aegis_config *cfg)
 	V.frame_interval_ns = cfg->vis_frame_interval_ns;
 	V.next_frame_ns = now_monotonic_ns() + V.frame_interval_ns;
 	V.frame_max_items = cfg->vis_frame_max_items;
+	V.flow_events = cfg->vis_flow_events;
 	V.exited_retention_ns = cfg->vis_exited_retention_ns;
 	V.flow_cfg.retention_ns = cfg->vis_flow_retention_ns;
 	V.flow_cfg.idle_timeout_ns = cfg->vis_flow_idle_ns;
@@ -694,7 +707,7 @@ static json_t *vis_status(void)
 		      "kernel_entries", (json_int_t)V.flows.stats.flow_entries, "socket_entries",
 		      (json_int_t)V.flows.stats.sock_entries,
 		      "frames", "count", (json_int_t)V.frames, "interval_seconds",
-		      (json_int_t)(V.frame_interval_ns / NSEC_PER_SEC), "flow_events", (json_int_t)V.flow_events,
+		      (json_int_t)(V.frame_interval_ns / NSEC_PER_SEC), "flow_events", (json_int_t)V.flow_events_published,
 		      "losses", losses_json(c), "counters", counters);
 	json_object_set_new(s, "records", json_pack("{s:I, s:I, s:I, s:I}", "exec",
 		(json_int_t)V.procs.stats.records[VIS_EV_EXEC], "fork", (json_int_t)V.procs.stats.records[VIS_EV_FORK],

@@ -113,9 +113,11 @@ throughput() {
 	wait "$srv"
 }
 agent_cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz * 1e6 }' "/proc/$AGENT/stat"; }
+# The kernel's run time of visibility's programs (BPF statistics, on in the agent), in us.
+bpf_us() { cli progs --json | jq '[.programs[] | select(.module == "visibility") | .run_time_ns] | add // 0 | . / 1000'; }
 
 WORKLOADS="forkexec throughput connections"
-declare -A rate cpu
+declare -A rate cpu bpf agent
 for r in $(seq "$ROUNDS"); do
 	order="off on"
 	[ $((r % 2)) = 0 ] && order="on off"
@@ -123,8 +125,14 @@ for r in $(seq "$ROUNDS"); do
 		visibility "$mode"
 		for w in $WORKLOADS; do
 			a0=$(agent_cpu_us)
+			b0=$(bpf_us)
 			read -r v c n <<<"$($w)"
 			a1=$(agent_cpu_us)
+			b1=$(bpf_us)
+			if [ "$mode" = on ]; then
+				bpf[$w]="${bpf[$w]:-} $(echo "$b1 $b0 $n" | awk '{ printf "%.2f", ($1 - $2) / $3 }')"
+				agent[$w]="${agent[$w]:-} $(echo "$a1 $a0 $n" | awk '{ printf "%.2f", ($1 - $2) / $3 }')"
+			fi
 			# The agent's CPU is part of what the workload costs (the agent reads its records).
 			total=$(echo "$c $a1 $a0 $n" | awk '{ printf "%.2f", $1 + ($2 - $3) / $4 }')
 			rate[$w.$mode]="${rate[$w.$mode]:-} $v"
@@ -156,6 +164,20 @@ for w in $WORKLOADS; do
 	printf '| %s | %.1f %s | %.1f %s | %.3f | %s | %.1f %s | %.1f %s | %.3f |\n' "$w" "$roff" "$unit" "$ron" "$unit" \
 		"$(echo "$ron $roff" | awk '{ print $1 / $2 }')" "$target" "$coff" "$op" "$con" "$op" \
 		"$(echo "$con $coff" | awk '{ print $1 / $2 }')"
+done
+echo
+echo "What visibility itself spends per operation, measured where it is spent: its BPF programs'"
+echo "run time (the kernel's statistics) and the agent's CPU time, against the CPU/op with visibility off:"
+echo
+echo "| workload | BPF programs | agent | together | share of the off CPU/op |"
+echo "|---|---|---|---|---|"
+for w in $WORKLOADS; do
+	coff=$(echo "${cpu[$w.off]}" | median)
+	b=$(echo "${bpf[$w]}" | median)
+	a=$(echo "${agent[$w]}" | median)
+	case $w in forkexec) op="us/process" ;; throughput) op="us/MB" ;; connections) op="us/connection" ;; esac
+	printf '| %s | %.2f %s | %.2f %s | %.2f %s | %.1f%% |\n' "$w" "$b" "$op" "$a" "$op" \
+		"$(echo "$b $a" | awk '{ print $1 + $2 }')" "$op" "$(echo "$b $a $coff" | awk '{ print ($1 + $2) / $3 * 100 }')"
 done
 echo
 echo "Rates are medians of $ROUNDS runs each, alternating; CPU/op is the workload's own CPU time (both ends)"
