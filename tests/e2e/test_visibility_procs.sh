@@ -77,6 +77,21 @@ else
 	fail "ps --tree: each shell below its parent, one level deeper" "$(grep -e "$e0" -e "$e1" -e "$e2" "$TMP/tree.txt")"
 fi
 
+# A process in a cgroup named as a container runtime names its scopes: its cgroup path (from the
+# cgroup id the kernel gave) and the container id in it.
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+CID=$(printf '%064x' "$ID")
+CG="$CG2/aegis-test-$ID/docker-$CID.scope"
+if mkdir -p "$CG"; then
+	on_cleanup "rmdir '$CG' '$CG2/aegis-test-$ID'"
+	sh -c 'echo $$ > "$1/cgroup.procs" && exec sh -c "echo \$\$ > $2/pcg; exit 0"' _ "$CG" "$TMP"
+	jcheck "container: the cgroup path and the container id of a process in it" \
+		"[.processes[] | select(.state == \"exited\")][0] | .cgroup == \"/aegis-test-$ID/docker-$CID.scope\" and .container_id == \"$CID\"" \
+		ps --pid "$(cat "$TMP/pcg")" --json
+else
+	skip "container" "cannot make a cgroup under $CG2"
+fi
+
 sleep 30 &
 kpid=$!
 kill -9 "$kpid"
