@@ -99,6 +99,14 @@ struct {
 	__type(value, struct guard_rl_state);
 } guard_rl_state SEC(".maps");
 
+/* Sampled per-source traffic for `aegis top` (guard_settings.top_every). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GUARD_TOP_DEFAULT);
+	__type(key, struct guard_rl_key);
+	__type(value, struct guard_top_stats);
+} guard_top SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, GUARD_EVENTS_DEFAULT);
@@ -546,6 +554,73 @@ static __always_inline void guard_sample(struct xdp_md *ctx, struct guard_counte
 	guard_record(ctx, cnt, res, v);
 }
 
+/*
+ * Charges weight packets of bytes each to the source's guard_top entry under verdict. A global
+ * function like guard_rl_check(): it runs for one packet in top_every, and inlined its map
+ * update would be verified once per path through the parser.
+ */
+__noinline int guard_top_charge(struct guard_rl_key *key, __u64 bytes, __u32 verdict, __u64 weight)
+{
+	struct guard_cpu_state *cs = guard_cpu();
+	struct guard_top_stats *st;
+
+	/* The verifier checks a global function for any caller: key may be NULL. */
+	if (!key || verdict >= GUARD_TOP_VERDICTS || !cs)
+		return 0;
+	st = bpf_map_lookup_elem(&guard_top, key);
+	if (!st) {
+		struct guard_top_stats init = {};
+
+		/* Two CPUs may race to create it: one wins, both then charge the same entry. */
+		bpf_map_update_elem(&guard_top, key, &init, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&guard_top, key);
+		if (!st)
+			return 0;
+	}
+	/* Constant indexes: a bounds check on verdict does not survive clang's spills. */
+	switch (verdict) {
+	case GUARD_TOP_PASSED:
+		__sync_fetch_and_add(&st->packets[GUARD_TOP_PASSED], weight);
+		__sync_fetch_and_add(&st->bytes[GUARD_TOP_PASSED], bytes * weight);
+		break;
+	case GUARD_TOP_DROPPED:
+		__sync_fetch_and_add(&st->packets[GUARD_TOP_DROPPED], weight);
+		__sync_fetch_and_add(&st->bytes[GUARD_TOP_DROPPED], bytes * weight);
+		break;
+	default:
+		__sync_fetch_and_add(&st->packets[GUARD_TOP_WOULD_DROP], weight);
+		__sync_fetch_and_add(&st->bytes[GUARD_TOP_WOULD_DROP], bytes * weight);
+		break;
+	}
+	st->last_ns = guard_coarse_now(cs);
+	return 1;
+}
+
+/*
+ * One in top_every IP packets per CPU (not malformed ones: parsed) goes to guard_top: a countdown, no division, inlined, so
+ * that the others pay a decrement.
+ */
+static __always_inline void guard_top_sample(const struct parse_result *res, bool parsed, __u64 bytes,
+					     __u32 verdict)
+{
+	struct guard_settings *set = guard_get_settings();
+	struct guard_rl_key key = {};
+	struct guard_cpu_state *cs;
+
+	if (!parsed || !res->family || !set || !set->top_every)
+		return;
+	cs = guard_cpu();
+	if (!cs)
+		return;
+	if (cs->top_countdown) {
+		cs->top_countdown--;
+		return;
+	}
+	cs->top_countdown = set->top_every - 1;
+	if (guard_rl_key_init(&key, res))
+		guard_top_charge(&key, bytes, verdict, set->top_every);
+}
+
 /* ---- the program ---------------------------------------------------------------------- */
 
 SEC("xdp")
@@ -561,6 +636,7 @@ int xdp_guard(struct xdp_md *ctx)
 	struct guard_iface *iface;
 	__u64 bytes = data_end - data;
 	__u32 slot = 0, mode = 0;
+	bool parsed = false;
 	__u64 now = 0;
 	int reason;
 
@@ -593,7 +669,8 @@ int xdp_guard(struct xdp_md *ctx)
 	 * costs spills in the parser (there are four callee-saved registers), ~7 ns measured.
 	 */
 	reason = parse_packet(data, data_end, &res);
-	if (reason != GUARD_REASON_NONE) {
+	parsed = reason == GUARD_REASON_NONE;
+	if (!parsed) {
 		cnt->malformed++;
 		if (reason < GUARD_REASON_COUNT)
 			cnt->by_reason[reason]++;
@@ -645,16 +722,19 @@ int xdp_guard(struct xdp_md *ctx)
 
 pass:
 	cnt->passed++;
+	guard_top_sample(&res, parsed, bytes, GUARD_TOP_PASSED);
 	return XDP_PASS;
 drop:
 	v.verdict = mode == GUARD_MODE_BLOCK_V ? GUARD_EVENT_DROPPED : GUARD_EVENT_WOULD_DROP;
 	guard_sample(ctx, cnt, &res, &v);
 	if (mode == GUARD_MODE_BLOCK_V) {
 		cnt->dropped++;
+		guard_top_sample(&res, parsed, bytes, GUARD_TOP_DROPPED);
 		return XDP_DROP;
 	}
 	cnt->would_drop++;
 	cnt->passed++;
+	guard_top_sample(&res, parsed, bytes, GUARD_TOP_WOULD_DROP);
 	return XDP_PASS;
 }
 

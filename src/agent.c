@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <net/if.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "cli.h"
 #include "config.h"
 #include "events.h"
+#include "iface.h"
 #include "log.h"
 #include "module.h"
 #include "mounts.h"
@@ -37,9 +39,47 @@ struct agent agent;
 
 const struct agent_module *const agent_modules[] = {
 	&guard_module,
+	&policy_module,
+	&monitors_module,
 	&visibility_module,
 	NULL,
 };
+
+/*
+ * Switches of the agent's command line that override the policy section of the configuration
+ * (`--iface IF --no-tc --no-cg --dry-run`), applied again after every reload so that SIGHUP
+ * does not undo them.
+ */
+static struct {
+	char **ifaces;		/* --iface, repeatable: policy.interfaces */
+	size_t n_ifaces;
+	bool no_tc, no_cg, dry_run;
+} overrides;
+
+static int apply_overrides(struct aegis_config *cfg)
+{
+	if (overrides.n_ifaces) {
+		char **v = calloc(overrides.n_ifaces + 1, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < overrides.n_ifaces; i++)
+			if (!(v[i] = strdup(overrides.ifaces[i])))
+				return -ENOMEM;
+		for (size_t i = 0; i < cfg->n_policy_ifaces; i++)
+			free(cfg->policy_ifaces[i]);
+		free(cfg->policy_ifaces);
+		cfg->policy_ifaces = v;
+		cfg->n_policy_ifaces = overrides.n_ifaces;
+	}
+	if (overrides.no_tc)
+		cfg->policy_tc = false;
+	if (overrides.no_cg)
+		cfg->policy_cgroup = false;
+	if (overrides.dry_run)
+		cfg->policy_dry_run = true;
+	return 0;
+}
 
 static void log_diags(const struct diags *d)
 {
@@ -190,6 +230,13 @@ static void sync_watched_fds(void)
 	agent.n_watched = n;
 }
 
+void agent_fds_changed(void)
+{
+	/* Before the loop is set up, setup_loop() asks every module anyway. */
+	if (agent.epfd >= 0)
+		sync_watched_fds();
+}
+
 /* Every module to cfg, or none: the ones already moved go back to `old` when one refuses. */
 static int reconfigure_modules(const struct aegis_config *old, const struct aegis_config *cfg)
 {
@@ -232,6 +279,10 @@ int agent_reload(const struct actor *who, json_t **result)
 		return -EINVAL;
 	}
 	diags_free(&d);
+	if (apply_overrides(&next)) {
+		config_free(&next);
+		return pr_err_errno(-ENOMEM, "configuration reload");
+	}
 	if (!streq(next.socket_path, agent.cfg.socket_path) || !streq(next.pin_root, agent.cfg.pin_root) ||
 	    !streq(next.state_dir, agent.cfg.state_dir))
 		pr_warn("agent.socket, bpf.pin_root and agent.state_dir changes take effect at restart");
@@ -413,12 +464,20 @@ static void shutdown_agent(void)
 /* `aegis agent --cleanup`: everything aegis put in the kernel goes, the audit log stays. */
 static int cleanup_all(void)
 {
-	int n;
+	int n, extra = 0;
 
 	if (unix_socket_answers(agent.cfg.socket_path)) {
 		pr_err("an agent is running on %s: stop it first (systemctl stop aegis, or SIGTERM)",
 		       agent.cfg.socket_path);
 		return 1;
+	}
+	for (const struct agent_module *const *m = agent_modules; *m; m++) {
+		int k = (*m)->cleanup ? (*m)->cleanup(&agent.cfg) : 0;
+
+		if (k < 0)
+			pr_warn_errno(k, "%s: cleanup of what is not pinned", (*m)->name);
+		else
+			extra += k;
 	}
 	n = bpfobj_remove_all(agent.cfg.pin_root);
 	if (n < 0) {
@@ -427,9 +486,9 @@ static int cleanup_all(void)
 		return 1;
 	}
 	audit_log(&actor_agent, "cleanup", agent.cfg.pin_root, 0, NULL,
-		  json_pack("{s:i}", "removed", n));
-	printf("aegis: removed %d pinned objects under %s; no aegis program remains attached\n", n,
-	       agent.cfg.pin_root);
+		  json_pack("{s:i, s:i}", "removed", n, "removed_unpinned", extra));
+	printf("aegis: removed %d pinned objects under %s%s; no aegis program remains attached\n", n,
+	       agent.cfg.pin_root, extra ? " and TC filters aegis made over netlink" : "");
 	return 0;
 }
 
@@ -479,8 +538,13 @@ static int parse_args(int argc, char **argv, bool *cleanup, char **level)
 		{ "config", required_argument, NULL, 'c' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "iface", required_argument, NULL, 'i' },
+		{ "no-tc", no_argument, NULL, 'T' },
+		{ "no-cg", no_argument, NULL, 'G' },
+		{ "dry-run", no_argument, NULL, 'D' },
 		{},
 	};
+	char **v;
 	int c;
 
 	optind = 1;
@@ -495,8 +559,30 @@ static int parse_args(int argc, char **argv, bool *cleanup, char **level)
 		case 'l':
 			*level = optarg;
 			break;
+		case 'i':
+			if (!*optarg || iface_name_problem(optarg)) {
+				fprintf(stderr, "aegis agent: --iface '%s' %s\n", optarg,
+					*optarg ? iface_name_problem(optarg) : "is empty");
+				return EXIT_USAGE;
+			}
+			v = realloc(overrides.ifaces, (overrides.n_ifaces + 1) * sizeof(*v));
+			if (!v)
+				return 1;
+			overrides.ifaces = v;
+			overrides.ifaces[overrides.n_ifaces++] = optarg;
+			break;
+		case 'T':
+			overrides.no_tc = true;
+			break;
+		case 'G':
+			overrides.no_cg = true;
+			break;
+		case 'D':
+			overrides.dry_run = true;
+			break;
 		default:
-			fprintf(stderr, "usage: aegis agent [--config FILE] [--cleanup] [--log-level L]\n");
+			fprintf(stderr, "usage: aegis agent [--config FILE] [--cleanup] [--log-level L] "
+				"[--iface IF]... [--no-tc] [--no-cg] [--dry-run]\n");
 			return EXIT_USAGE;
 		}
 	}
@@ -519,6 +605,10 @@ static int load_initial_config(const char *level)
 		return 1;
 	}
 	diags_free(&d);
+	if (apply_overrides(&agent.cfg)) {
+		pr_err("out of memory");
+		return 1;
+	}
 	log_set_level(agent.cfg.log_level);
 	if (level) {
 		if (log_parse_level(level, &lvl)) {
@@ -537,6 +627,8 @@ int cmd_agent(int argc, char **argv)
 	int rc, err;
 
 	memset(&agent, 0, sizeof(agent));
+	free(overrides.ifaces);
+	memset(&overrides, 0, sizeof(overrides));
 	agent.stats_fd = agent.lock_fd = agent.sigfd = agent.timerfd = agent.epfd = -1;
 	rc = parse_args(argc, argv, &cleanup, &level);
 	if (!rc)

@@ -39,4 +39,10 @@ extern const struct api_route agent_routes[];
  */
 int agent_reload(const struct actor *who, json_t **result);
 
+/*
+ * A module opened or closed a file descriptor its poll_fds() reports (a BPF object loaded on
+ * demand, with its ring buffer): the loop asks every module again.
+ */
+void agent_fds_changed(void);
+
 #endif

@@ -79,6 +79,33 @@ bool api_query_u64(struct api_request *req, const char *key, uint64_t max, uint6
 	return true;
 }
 
+bool api_body_fields(struct api_request *req, const char *const *allowed, struct api_response *resp)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(req->body)) {
+		api_error(resp, 400, "the request body must be a JSON object");
+		return false;
+	}
+	json_object_foreach(req->body, key, v) {
+		char names[256] = "";
+		bool known = false;
+
+		for (size_t i = 0; allowed[i]; i++) {
+			known |= streq(allowed[i], key);
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+				 allowed[i]);
+		}
+		if (!known) {
+			/* A typo must not pass as a default: "tll" would make a block permanent. */
+			api_error(resp, 400, "unknown field '%s' (known: %s)", key, names);
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool peer_in_group(int fd, gid_t primary, gid_t want)
 {
 	gid_t groups[MAX_PEER_GROUPS];

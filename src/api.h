@@ -58,6 +58,12 @@ const char *api_query(struct api_request *req, const char *key);
 bool api_query_u64(struct api_request *req, const char *key, uint64_t max, uint64_t *out,
 		   struct api_response *resp);
 
+/*
+ * The JSON body is an object whose fields are all in `allowed` (NULL-terminated). False, with a
+ * 400 naming the field, otherwise.
+ */
+bool api_body_fields(struct api_request *req, const char *const *allowed, struct api_response *resp);
+
 /* Sets an error response {"error": message} and returns the status for chaining. */
 unsigned api_error(struct api_response *resp, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -3,9 +3,11 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bpfinfo.h"
+#include "log.h"
 #include "util.h"
 
 const char *prog_type_name(uint32_t type)
@@ -122,4 +124,87 @@ json_t *map_stats_json(const struct map_stats *st)
 			 "max_entries", (json_int_t)st->max_entries, "entries",
 			 st->entries == MAP_ENTRIES_UNKNOWN ? -1 : (json_int_t)st->entries,
 			 "flags", (json_int_t)st->flags, "memlock_bytes", (json_int_t)st->memlock);
+}
+
+#define DUMP_BATCH 1024
+
+/* Room for need entries in both arrays. */
+static int dump_grow(void **keys, void **vals, size_t key_size, size_t value_size, size_t *cap,
+		     size_t need)
+{
+	size_t ncap = *cap ? *cap : DUMP_BATCH;
+	void *k, *v;
+
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap == *cap)
+		return 0;
+	k = realloc(*keys, ncap * key_size);
+	if (k)
+		*keys = k;
+	v = k ? realloc(*vals, ncap * value_size) : NULL;
+	if (!v)
+		return -ENOMEM;
+	*vals = v;
+	*cap = ncap;
+	return 0;
+}
+
+static ssize_t dump_walk(int fd, size_t key_size, size_t value_size, void **keys, void **vals)
+{
+	_cleanup_free_ uint8_t *key = malloc(key_size), *next = malloc(key_size);
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+
+	if (!key || !next)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		if (dump_grow(keys, vals, key_size, value_size, &cap, n + 1))
+			return -ENOMEM;
+		memcpy(key, next, key_size);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, (uint8_t *)*vals + n * value_size) == 0)
+			memcpy((uint8_t *)*keys + n++ * key_size, key, key_size);
+	}
+	return (ssize_t)n;
+}
+
+ssize_t map_dump(int fd, size_t key_size, size_t value_size, void **keys, void **vals)
+{
+	uint64_t token_in, token_out;	/* a hash map's batch token is a u32 bucket index */
+	size_t n = 0, cap = 0;
+	bool first = true;
+	int err = 0;
+
+	*keys = *vals = NULL;
+	while (!err) {
+		__u32 count = DUMP_BATCH;
+
+		if (dump_grow(keys, vals, key_size, value_size, &cap, n + DUMP_BATCH)) {
+			err = -ENOMEM;
+			break;
+		}
+		err = bpf_map_lookup_batch(fd, first ? NULL : &token_in, &token_out,
+					   (uint8_t *)*keys + n * key_size, (uint8_t *)*vals + n * value_size,
+					   &count, NULL) ? -errno : 0;
+		if (err && err != -ENOENT)
+			break;	/* ENOENT: the last batch; count says how much of it there is */
+		n += count;
+		token_in = token_out;
+		first = false;
+	}
+	if (err == -ENOENT)
+		return (ssize_t)n;
+	if (err == -EINVAL || err == -EOPNOTSUPP || err == -524 /* the kernel's ENOTSUPP */) {
+		log_once(LOG_LVL_INFO, "map-batch", "batch lookup of a map: %s; walking its keys instead",
+			 strerror(-err));
+		free(*keys);
+		free(*vals);
+		*keys = *vals = NULL;
+		return dump_walk(fd, key_size, value_size, keys, vals);
+	}
+	free(*keys);
+	free(*vals);
+	*keys = *vals = NULL;
+	return err;
 }

@@ -433,8 +433,9 @@ static int remove_tree(const char *dir, bool links_dir)
 			int fd = bpf_obj_get(path);
 
 			/*
-			 * Detach even if another process holds the link: the hook must be gone. Tracepoint
-			 * links cannot be detached (EOPNOTSUPP): they go with their last reference, the pin.
+			 * Detach even if another process holds the link: the hook must be gone.
+			 * Tracepoint and raw tracepoint links cannot be detached (EOPNOTSUPP):
+			 * they go with their last reference, which the unlink below drops.
 			 */
 			if (fd >= 0) {
 				if (bpf_link_detach(fd) && errno != EOPNOTSUPP)

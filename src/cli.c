@@ -7,11 +7,16 @@
 #include "util.h"
 
 static const struct command commands[] = {
-	{ "agent", cmd_agent, "agent [--config FILE] [--cleanup]",
+	{ "agent", cmd_agent, "agent [--config FILE] [--cleanup] [--iface IF]... [--no-tc] [--no-cg] [--dry-run]",
 	  "Run the daemon: load, pin and attach the eBPF programs, serve the control API.\n"
 	  "  --config FILE   YAML configuration (default: the embedded one, see `aegis config default`)\n"
 	  "  --cleanup       remove every program, link, pin and attachment aegis made, then exit\n"
 	  "  --log-level L   error, warn, info or debug (overrides agent.log_level)\n"
+	  "  --iface IF      ingress interface of policies that select none (policy.interfaces;\n"
+	  "                  repeatable)\n"
+	  "  --no-tc         attach no TC programs: ingress policies are not enforced (policy.tc)\n"
+	  "  --no-cg         attach no cgroup programs: egress policies are not enforced (policy.cgroup)\n"
+	  "  --dry-run       every policy observes, whatever its mode (policy.dry_run)\n"
 	  "Signals: SIGHUP reloads the configuration (a bad one is refused, the running one stays);\n"
 	  "SIGTERM/SIGINT stop the agent and leave enforcement in place (agent.on_exit: keep)." },
 	{ "probe", cmd_probe, "probe [--json] [--config FILE]",
@@ -74,11 +79,47 @@ static const struct command commands[] = {
 	  "tcpdump and Wireshark open: the first 128 bytes of each dropped (or would-dropped) packet.\n"
 	  "Stops after N packets, S seconds, or Ctrl-C." },
 	{ "top", cmd_top, "top [-n N] [--json]",
-	  "The busiest source prefixes by offered packet rate over the last second, with bytes/s,\n"
-	  "packets and over-limit packets, from the per-source rate-limit buckets (classes with a\n"
-	  "limit in guard.rate_limit are accounted)." },
+	  "The busiest source prefixes (the rate-limit prefix: /32 and /64 by default) over the last\n"
+	  "second: packets and bytes per second, split into passed, dropped and would-drop (observe\n"
+	  "mode), with totals and, where a rate limit applies, the packets over it. From a sample of\n"
+	  "1 in guard.top.sample_every packets, so figures are estimates and a source must send that\n"
+	  "many packets to appear." },
 	{ "audit", cmd_audit, "audit [-n N] [--json]",
 	  "The last N records of the agent's audit log (default 20)." },
+	{ "policy", cmd_policy, "policy [show] | check FILE... | diff FILE | apply FILE [--dry-run] | rollback | history [-n N] | stats | mode NAME observe|block",
+	  "Network policy enforcement (docs/policy.md): TC ingress on interfaces, cgroup egress for\n"
+	  "processes, per-policy observe or block mode. Every subcommand takes --json.\n"
+	  "  show            the generation in force: hash, when and by whom, policies and modes,\n"
+	  "                  the previous generation (rollback target), attachments\n"
+	  "  check FILE...   validate completely, here (no agent): every problem as\n"
+	  "                  file:line:column: key: message; exit 1 on any\n"
+	  "  diff FILE       what FILE changes against the policy in force, rule by rule\n"
+	  "  apply FILE      compile into the maps' free generation, read it back and decide sample\n"
+	  "                  packets from what was read, then switch in one store: every packet is\n"
+	  "                  decided wholly by the old or the new policy. A file that fails any step\n"
+	  "                  is not applied and the policy in force stays.\n"
+	  "    --dry-run     everything but the switch; prints the diff\n"
+	  "  rollback        back to the previous generation in one switch (again: forward)\n"
+	  "  history [-n N]  the generations applied: hash, time, actor, source (kept across restarts)\n"
+	  "  stats           packets, bytes, allowed, denied, would-deny and replies per rule and policy\n"
+	  "  mode NAME M     observe or block, at run time (a map write, no reload); kept across\n"
+	  "                  restarts until the next apply\n"
+	  "Decisions: `aegis events --follow --json --type policy`; phases: policy_verify,\n"
+	  "policy_apply, policy_rollback, policy_mode, policy_restore." },
+	{ "monitor", cmd_monitor, "monitor [runq|io|mem|net] [--interval S] [--count N] [--top N] [--json] | monitor enable|disable NAME",
+	  "The host monitors (tracepoints, always on): without a name, which are on. With one:\n"
+	  "  runq   run-queue latency (log2 histogram of microseconds, whole host and per configured\n"
+	  "         cgroup), context switches per CPU (voluntary, involuntary), top tasks by wait\n"
+	  "  io     block I/O latency from issue to completion per device and operation, with bytes\n"
+	  "  mem    reclaim stalls (direct, memcg), page allocation failures, OOM kills\n"
+	  "  net    packets and bytes per interface, drops by the kernel's reason, TCP retransmits\n"
+	  "Without --interval: totals since the monitor was attached. With it: what happened in each\n"
+	  "interval (the CLI reads the agent's cumulative counters twice; nothing is reset).\n"
+	  "  --interval S    seconds per report (1..3600); --count N reports, then exit (default: until Ctrl-C)\n"
+	  "  --top N         tasks in the runq top list (default 10)\n"
+	  "  --json          one JSON object per report\n"
+	  "  enable|disable NAME  attach or detach a monitor's programs now (audited); lasts until the\n"
+	  "                  next reload or restart, which apply monitors.NAME.enabled" },
 	{ "ps", cmd_ps, "ps [--tree] [--all] [--json] [--pid N]",
 	  "The processes host visibility tracks (visibility.enabled): pid, parent, user, state, start,\n"
 	  "exec_id and command line. An exec_id names one program run on this host, unique across\n"

@@ -26,6 +26,8 @@ int cmd_events(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
 

@@ -24,6 +24,15 @@ static void add_scope(json_t *body, const char *proto, const char *port)
 		json_object_set_new(body, "port", json_string(port));
 }
 
+/* The agent's word that a change is in force but could not be saved. */
+static void print_warning(json_t *r)
+{
+	const char *w = json_string_value(json_object_get(r, "warning"));
+
+	if (w)
+		fprintf(stderr, "aegis: warning: %s\n", w);
+}
+
 /* "udp/53" for a scoped entry of an API answer, "any" otherwise (static buffer: one at a time). */
 static const char *entry_scope(json_t *e)
 {
@@ -117,6 +126,7 @@ static int import_file(const char *cmd, const struct add_opts *o)
 	rc = client_call_text(path, data, len, &r);
 	if (rc)
 		return rc;
+	print_warning(r);
 	if (o->json)
 		print_json(r);
 	else
@@ -149,6 +159,7 @@ static int add_cmd(int argc, char **argv)
 	json_decref(body);
 	if (rc)
 		return rc;
+	print_warning(r);
 	if (o.json) {
 		print_json(r);
 	} else {
@@ -191,6 +202,8 @@ static int remove_cmd(int argc, char **argv)
 	snprintf(path, sizeof(path), "/v1/guard/%s", argv[0]);
 	rc = client_call("POST", path, body, &r);
 	json_decref(body);
+	if (!rc)
+		print_warning(r);
 	if (!rc)
 		printf("%s %s%s%s%s%s\n", argv[0], cidr, proto ? " " : "", proto ? proto : "",
 		       port ? " port " : "", port ? port : "");

@@ -116,9 +116,15 @@ static void print_attach(json_t *p)
 	json_t *a;
 	size_t i;
 
-	json_array_foreach(json_object_get(p, "attached"), i, a)
-		printf("%s%s:%s(%s, link %lld)", i ? ", " : "", jstr(a, "hook"), jstr(a, "interface"),
-		       jstr(a, "xdp_mode"), jint(a, "link_id"));
+	json_array_foreach(json_object_get(p, "attached"), i, a) {
+		/* XDP names its interface and mode; hooks.c's kinds (tcx, cgroup, ...) a target. */
+		printf("%s%s:%s", i ? ", " : "", jstr(a, "hook"),
+		       json_object_get(a, "interface") ? jstr(a, "interface") : jstr(a, "target"));
+		if (json_object_get(a, "xdp_mode"))
+			printf("(%s, link %lld)", jstr(a, "xdp_mode"), jint(a, "link_id"));
+		else
+			printf("(link %lld)", jint(a, "link_id"));
+	}
 	if (!json_array_size(json_object_get(p, "attached")))
 		printf("-");
 }
@@ -140,18 +146,19 @@ int cmd_progs(int argc, char **argv)
 		json_decref(r);
 		return 0;
 	}
-	printf("PROG ID  NAME             TYPE       RUNS          AVG NS    ATTACHED / PIN\n");
+	/* Names as the objects give them, up to 24 characters in the column (the kernel keeps 15). */
+	printf("PROG ID  %-24s TYPE       RUNS          AVG NS    ATTACHED / PIN\n", "NAME");
 	json_array_foreach(json_object_get(r, "programs"), i, p) {
-		printf("%-8lld %-16s %-10s %-13lld %-9.1f ", jint(p, "id"), jstr(p, "name"), jstr(p, "type"),
+		printf("%-8lld %-24s %-10s %-13lld %-9.1f ", jint(p, "id"), jstr(p, "name"), jstr(p, "type"),
 		       jint(p, "run_count"), json_real_value(json_object_get(p, "avg_ns")));
 		print_attach(p);
-		printf("\n%48s %s\n", "", jstr(p, "pin"));
+		printf("\n%56s %s\n", "", jstr(p, "pin"));
 	}
 	if (!json_is_true(json_object_get(r, "bpf_stats")))
 		printf("(BPF run-time statistics are off: set bpf.stats: true)\n");
-	printf("\nMAP ID   NAME             TYPE            ENTRIES     MAX ENTRIES  MEMORY\n");
+	printf("\nMAP ID   %-24s TYPE            ENTRIES     MAX ENTRIES  MEMORY\n", "NAME");
 	json_array_foreach(json_object_get(r, "maps"), i, p)
-		printf("%-8lld %-16s %-15s %-11lld %-12lld %lld KiB\n", jint(p, "id"), jstr(p, "name"),
+		printf("%-8lld %-24s %-15s %-11lld %-12lld %lld KiB\n", jint(p, "id"), jstr(p, "name"),
 		       jstr(p, "type"), jint(p, "entries"), jint(p, "max_entries"),
 		       jint(p, "memlock_bytes") / 1024);
 	json_decref(r);
@@ -256,7 +263,7 @@ static void print_stats(json_t *guard)
 {
 	static const char *const fields[] = { "rx_packets", "rx_bytes", "passed", "dropped", "would_drop",
 					      "non_ip", "malformed", "fragments", "blocked_by_list",
-					      "allowed_by_list" };
+					      "allowed_by_list", "rate_limited" };
 	json_t *s;
 	size_t i;
 
@@ -265,8 +272,12 @@ static void print_stats(json_t *guard)
 		const char *name;
 
 		printf("%s%s (%s mode, %s XDP)\n", i ? "\n" : "", jstr(s, "name"), jstr(s, "mode"), jstr(s, "xdp_mode"));
+		json_t *rec = json_object_get(c, "drop_records");
+
 		for (size_t k = 0; k < ARRAY_SIZE(fields); k++)
 			printf("  %-18s %lld\n", fields[k], jint(c, fields[k]));
+		printf("  drop records       %lld sampled, %lld held back by the rate cap, %lld lost (ring full)\n",
+		       jint(rec, "sampled"), jint(rec, "capped"), jint(rec, "lost"));
 		printf("  by reason (dropped, or would-drop in observe mode):\n");
 		json_object_foreach(reasons, name, v)
 			if (json_integer_value(v))
@@ -323,13 +334,16 @@ int cmd_top(int argc, char **argv)
 	} else {
 		if (json_string_value(json_object_get(r, "note")))
 			printf("note: %s\n", jstr(r, "note"));
-		printf("%-40s %-8s %-12s %-14s %-14s %-12s %s\n", "SOURCE", "CLASS", "PKT/S", "BYTES/S", "PACKETS",
-		       "OVER LIMIT", "NOW");
+		printf("over the last %.1f s, sampling 1 in %lld packets; %lld sources tracked\n",
+		       json_real_value(json_object_get(r, "window_seconds")), jint(r, "sample_every"),
+		       jint(r, "tracked"));
+		printf("%-40s %-10s %-12s %-10s %-10s %-10s %-12s %s\n", "SOURCE", "PKT/S", "BYTES/S", "PASSED/S",
+		       "DROPPED/S", "WOULD/S", "PACKETS", "OVER LIMIT");
 		json_array_foreach(json_object_get(r, "sources"), i, e)
-			printf("%-40s %-8s %-12lld %-14lld %-14lld %-12lld %s\n", jstr(e, "source"), jstr(e, "class"),
-			       jint(e, "rate_pps"), jint(e, "rate_bps"), jint(e, "packets"),
-			       jint(e, "over_limit_packets"),
-			       json_is_true(json_object_get(e, "over_limit_now")) ? "over" : "");
+			printf("%-40s %-10lld %-12lld %-10lld %-10lld %-10lld %-12lld %lld%s\n", jstr(e, "source"),
+			       jint(e, "pps"), jint(e, "bps"), jint(e, "passed_pps"), jint(e, "dropped_pps"),
+			       jint(e, "would_drop_pps"), jint(e, "packets"), jint(e, "over_limit_packets"),
+			       json_is_true(json_object_get(e, "over_limit_now")) ? " (now)" : "");
 	}
 	json_decref(r);
 	return 0;

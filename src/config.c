@@ -16,9 +16,12 @@
 #include <yaml.h>
 
 #include "aegis/guard.h"
+#include "aegis/monitors.h"
 #include "cli.h"
 #include "config.h"
+#include "iface.h"
 #include "util.h"
+#include "yamldoc.h"
 
 /* src/default.yaml, linked in by src/embed.S. */
 extern const char aegis_default_config[];
@@ -48,6 +51,20 @@ static const char *const action_names[] = {
 	NULL,
 };
 
+static const char *const policy_tc_attach_names[] = {
+	[POLICY_TC_AUTO] = "auto",
+	[POLICY_TC_TCX] = "tcx",
+	[POLICY_TC_NETLINK] = "netlink",
+	NULL,
+};
+
+static const char *const mon_attach_names[] = {
+	[MON_ATTACH_AUTO] = "auto",
+	[MON_ATTACH_TP_BTF] = "tp_btf",
+	[MON_ATTACH_RAW_TP] = "raw_tp",
+	NULL,
+};
+
 static const char *const vis_tracing_names[] = {
 	[VIS_TRACING_AUTO] = "auto",
 	[VIS_TRACING_TP_BTF] = "tp_btf",
@@ -72,6 +89,9 @@ static const char *const exit_action_names[] = {
 _Static_assert(sizeof(enum guard_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum xdp_attach_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum exit_action) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum policy_tc_attach) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum mon_attach_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(((struct aegis_config *)0)->mon_enabled) == MON_COUNT * sizeof(bool), "one per monitor");
 _Static_assert(sizeof(enum vis_tracing) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum vis_flow_events) == sizeof(int), "enum size");
 
@@ -87,6 +107,7 @@ enum val_type {
 	V_IFACES,	/* list of interface names */
 	V_CIDRS,	/* list of CIDRs */
 	V_DURATION,	/* "10s", "5m": uint64_t ns, min..max seconds */
+	V_CGROUPS,	/* list of cgroup v2 paths, at most `max` */
 };
 
 #define F_NULLABLE	(1u << 0)	/* "" (or null) stores NULL */
@@ -171,6 +192,10 @@ static const struct key_spec sampling_keys[] = {
 	{ .name = "burst", .type = V_U32, .off = FIELD(sample_burst), .max = 1000000 },
 };
 
+static const struct key_spec guard_top_keys[] = {
+	{ .name = "sample_every", .type = V_U32, .off = FIELD(top_every), .max = 1000000 },
+};
+
 static const struct key_spec guard_keys[] = {
 	{ .name = "enabled", .type = V_BOOL, .off = FIELD(guard_enabled) },
 	{ .name = "interfaces", .type = V_IFACES, .off = FIELD(guard_ifaces),
@@ -184,6 +209,66 @@ static const struct key_spec guard_keys[] = {
 	{ .name = "later_fragments", .type = V_ENUM, .off = FIELD(guard_later_fragment_action), .names = action_names },
 	SECTION("rate_limit", rate_limit_keys),
 	SECTION("sampling", sampling_keys),
+	SECTION("top", guard_top_keys),
+};
+
+#define POLICY_CAP_MAX 16000000u
+
+static const struct key_spec policy_events_keys[] = {
+	{ .name = "max_per_sec", .type = V_U32, .off = FIELD(policy_events_per_sec), .min = 1, .max = 1000000 },
+	{ .name = "burst", .type = V_U32, .off = FIELD(policy_events_burst), .max = 1000000 },
+};
+
+static const struct key_spec policy_flow_keys[] = {
+	{ .name = "tcp", .type = V_DURATION, .off = FIELD(policy_flow_tcp_ns), .min = 1, .max = 30 * 86400 },
+	{ .name = "udp", .type = V_DURATION, .off = FIELD(policy_flow_udp_ns), .min = 1, .max = 30 * 86400 },
+	{ .name = "other", .type = V_DURATION, .off = FIELD(policy_flow_other_ns), .min = 1, .max = 30 * 86400 },
+};
+
+static const struct key_spec policy_capacity_keys[] = {
+	{ .name = "policies", .type = V_U32, .off = FIELD(policy_cap_policies), .min = 1, .max = 65536 },
+	{ .name = "rules", .type = V_U32, .off = FIELD(policy_cap_rules), .min = 16, .max = POLICY_CAP_MAX },
+	{ .name = "cells", .type = V_U32, .off = FIELD(policy_cap_cells), .min = 1024, .max = 256000000 },
+	{ .name = "prefixes_v4", .type = V_U32, .off = FIELD(policy_cap_prefixes_v4), .min = 16, .max = POLICY_CAP_MAX },
+	{ .name = "prefixes_v6", .type = V_U32, .off = FIELD(policy_cap_prefixes_v6), .min = 16, .max = POLICY_CAP_MAX },
+	{ .name = "cgroups", .type = V_U32, .off = FIELD(policy_cap_cgroups), .min = 1, .max = 1000000 },
+	{ .name = "flows", .type = V_U32, .off = FIELD(policy_cap_flows), .min = 1024, .max = POLICY_CAP_MAX },
+};
+
+static const struct key_spec policy_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(policy_enabled) },
+	{ .name = "interfaces", .type = V_IFACES, .off = FIELD(policy_ifaces), .n_off = FIELD(n_policy_ifaces) },
+	{ .name = "tc", .type = V_BOOL, .off = FIELD(policy_tc) },
+	{ .name = "cgroup", .type = V_BOOL, .off = FIELD(policy_cgroup) },
+	{ .name = "dry_run", .type = V_BOOL, .off = FIELD(policy_dry_run) },
+	{ .name = "tc_attach", .type = V_ENUM, .off = FIELD(policy_tc_attach), .names = policy_tc_attach_names },
+	SECTION("events", policy_events_keys),
+	SECTION("flow_timeouts", policy_flow_keys),
+	SECTION("capacity", policy_capacity_keys),
+};
+
+static const struct key_spec mon_runq_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_RUNQ]) },
+	{ .name = "cgroups", .type = V_CGROUPS, .off = FIELD(mon_runq_cgroups),
+	  .n_off = FIELD(n_mon_runq_cgroups), .max = MON_RUNQ_MAX_CGROUPS },
+};
+static const struct key_spec mon_io_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_IO]) },
+};
+static const struct key_spec mon_mem_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_MEM]) },
+	{ .name = "alloc_failures", .type = V_BOOL, .off = FIELD(mon_alloc_failures) },
+};
+static const struct key_spec mon_net_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(mon_enabled[MON_NET]) },
+};
+
+static const struct key_spec monitors_keys[] = {
+	{ .name = "attach", .type = V_ENUM, .off = FIELD(mon_attach), .names = mon_attach_names },
+	SECTION("runq", mon_runq_keys),
+	SECTION("io", mon_io_keys),
+	SECTION("mem", mon_mem_keys),
+	SECTION("net", mon_net_keys),
 };
 
 static const struct key_spec vis_capacity_keys[] = {
@@ -210,6 +295,8 @@ static const struct key_spec top_keys[] = {
 	{ .name = "agent", .type = V_SECTION, .sub = agent_keys, .n_sub = ARRAY_SIZE(agent_keys) },
 	{ .name = "bpf", .type = V_SECTION, .sub = bpf_keys, .n_sub = ARRAY_SIZE(bpf_keys) },
 	{ .name = "guard", .type = V_SECTION, .sub = guard_keys, .n_sub = ARRAY_SIZE(guard_keys) },
+	{ .name = "policy", .type = V_SECTION, .sub = policy_keys, .n_sub = ARRAY_SIZE(policy_keys) },
+	SECTION("monitors", monitors_keys),
 	{ .name = "visibility", .type = V_SECTION, .sub = visibility_keys, .n_sub = ARRAY_SIZE(visibility_keys) },
 };
 
@@ -240,6 +327,16 @@ const char *guard_mode_name(enum guard_mode m)
 const char *xdp_attach_mode_name(enum xdp_attach_mode m)
 {
 	return (size_t)m < ARRAY_SIZE(xdp_mode_names) - 1 ? xdp_mode_names[m] : "?";
+}
+
+const char *policy_tc_attach_name(enum policy_tc_attach a)
+{
+	return (size_t)a < ARRAY_SIZE(policy_tc_attach_names) - 1 ? policy_tc_attach_names[a] : "?";
+}
+
+const char *mon_attach_mode_name(enum mon_attach_mode m)
+{
+	return (size_t)m < ARRAY_SIZE(mon_attach_names) - 1 ? mon_attach_names[m] : "?";
 }
 
 const char *vis_tracing_name(enum vis_tracing t)
@@ -302,14 +399,7 @@ static void note_oom(struct parser *p, const yaml_node_t *n, const char *key)
 
 static const char *kind(const yaml_node_t *n)
 {
-	switch (n->type) {
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	default:
-		return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "a plain scalar" : "a quoted string";
-	}
+	return ynode_kind(n);
 }
 
 static const char *scalar(const yaml_node_t *n)
@@ -320,35 +410,16 @@ static const char *scalar(const yaml_node_t *n)
 /* YAML's null: an empty value, `~` or `null`, unquoted. */
 static bool is_null(const yaml_node_t *n)
 {
-	static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
-
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	       names_lookup(nulls, scalar(n)) >= 0;
+	return ynode_is_null(n);
 }
 
-/*
- * The scalar text of a string value, or NULL after reporting why it isn't one. Control characters
- * are refused: a block scalar (`|`) would otherwise smuggle a newline into a path.
- */
+/* The scalar text of a string value, or NULL after reporting why it isn't one (yamldoc.h). */
 static const char *get_str(struct parser *p, const yaml_node_t *n, const char *key)
 {
-	const char *s;
+	const char *s = ynode_str(p->d, p->file, n, key);
 
-	if (n->type != YAML_SCALAR_NODE) {
-		perr(p, n, key, "expected a string, got %s", kind(n));
-		return NULL;
-	}
-	s = scalar(n);
-	if (strlen(s) != n->data.scalar.length) {
-		perr(p, n, key, "contains a NUL character");
-		return NULL;
-	}
-	for (const char *c = s; *c; c++) {
-		if (iscntrl((unsigned char)*c)) {
-			perr(p, n, key, "contains a control character (0x%02x)", (unsigned char)*c);
-			return NULL;
-		}
-	}
+	if (!s)
+		p->errors++;
 	return s;
 }
 
@@ -632,19 +703,6 @@ static const char *list_item(struct parser *p, const yaml_node_t *v, ssize_t i, 
 	return get_str(p, *item, ikey);
 }
 
-/* The kernel's dev_valid_name(), so that a name we accept can exist. */
-static const char *iface_problem(const char *s)
-{
-	if (strlen(s) >= IF_NAMESIZE)
-		return "is longer than 15 characters";
-	if (streq(s, ".") || streq(s, ".."))
-		return "is not a valid interface name";
-	for (const char *c = s; *c; c++)
-		if (*c == '/' || *c == ':' || isspace((unsigned char)*c))
-			return "contains '/', ':' or whitespace";
-	return NULL;
-}
-
 static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
 		       const char *key)
 {
@@ -657,7 +715,7 @@ static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_no
 
 	if (len < 0)
 		return;
-	if (len == 0)
+	if (len == 0 && k->off == FIELD(guard_ifaces))
 		p->empty_ifaces_node = v;
 	names = calloc((size_t)len + 1, sizeof(*names));
 	if (!names) {
@@ -671,7 +729,7 @@ static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_no
 
 		if (!s)
 			continue;
-		why = iface_problem(s);
+		why = iface_name_problem(s);
 		if (why) {
 			perr(p, item, ikey, "interface name '%s' %s", s, why);
 			continue;
@@ -737,6 +795,80 @@ static void set_cidrs(struct parser *p, const struct key_spec *k, const yaml_nod
 	*nfield = n;
 }
 
+/*
+ * A cgroup v2 path as /proc/PID/cgroup shows it ("/system.slice/nginx.service"): absolute, no
+ * "." or ".." component, no empty component but the root itself.
+ */
+static const char *cgroup_path_problem(const char *s)
+{
+	if (s[0] != '/')
+		return "must be absolute, as in /proc/PID/cgroup (\"/system.slice/nginx.service\")";
+	if (strlen(s) >= 4096)
+		return "is longer than 4095 characters";
+	for (const char *c = s; *c; c = strchrnul(c + 1, '/')) {
+		const char *next = strchrnul(c + 1, '/');
+		size_t n = (size_t)(next - c - 1);
+
+		if ((n == 0 && (*next || c != s)) || (n == 1 && c[1] == '.') ||
+		    (n == 2 && c[1] == '.' && c[2] == '.'))
+			return "has an empty, \".\" or \"..\" component";
+	}
+	return NULL;
+}
+
+static void set_cgroups(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
+			const char *key)
+{
+	char ***field = (char ***)((char *)p->cfg + k->off);
+	size_t *nfield = (size_t *)((char *)p->cfg + k->n_off);
+	ssize_t len = list_len(p, v, key);
+	const yaml_node_t *item;
+	char ikey[256], **paths;
+	size_t n = 0;
+
+	if (len < 0)
+		return;
+	if ((size_t)len > k->max) {
+		perr(p, v, key, "at most %u cgroups, got %zd", k->max, len);
+		return;
+	}
+	paths = calloc((size_t)len + 1, sizeof(*paths));
+	if (!paths) {
+		note_oom(p, v, key);
+		return;
+	}
+	for (ssize_t i = 0; i < len; i++) {
+		const char *s = list_item(p, v, i, key, ikey, sizeof(ikey), &item);
+		const char *why;
+		bool dup = false;
+
+		if (!s)
+			continue;
+		why = cgroup_path_problem(s);
+		if (why) {
+			perr(p, item, ikey, "cgroup '%s' %s", s, why);
+			continue;
+		}
+		for (size_t j = 0; j < n; j++)
+			dup |= streq(paths[j], s);
+		if (dup) {
+			perr(p, item, ikey, "cgroup '%s' is listed twice", s);
+			continue;
+		}
+		paths[n] = strdup(s);
+		if (!paths[n]) {
+			note_oom(p, item, ikey);
+			continue;
+		}
+		n++;
+	}
+	for (size_t j = 0; j < *nfield; j++)
+		free((*field)[j]);
+	free(*field);
+	*field = paths;
+	*nfield = n;
+}
+
 /* ---- mappings ---------------------------------------------------------------------------- */
 
 static void walk_mapping(struct parser *p, const yaml_node_t *map, const char *prefix,
@@ -792,32 +924,16 @@ static void apply(struct parser *p, const struct key_spec *k, const yaml_node_t 
 	case V_DURATION:
 		set_duration(p, k, v, key);
 		break;
+	case V_CGROUPS:
+		set_cgroups(p, k, v, key);
+		break;
 	}
 }
 
-/* Edit distance, to suggest "mode" for "modee"; names are short, so the O(n*m) rows are cheap. */
+/* Edit distance, to suggest "mode" for "modee". */
 static size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (lb >= ARRAY_SIZE(row) || la >= ARRAY_SIZE(row))
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-
-			best = up + 1 < best ? up + 1 : best;
-			best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[lb];
+	return yedit_distance(a, b);
 }
 
 static void unknown_key(struct parser *p, const yaml_node_t *k, const char *key, const char *prefix,
@@ -944,6 +1060,31 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->guard_cap_allow_v6 = GUARD_ALLOW_V6_DEFAULT;
 	c->guard_cap_block_scoped_v4 = GUARD_BLOCK_SCOPED_V4_DEFAULT;
 	c->guard_cap_block_scoped_v6 = GUARD_BLOCK_SCOPED_V6_DEFAULT;
+	c->top_every = GUARD_TOP_EVERY_DEFAULT;
+	c->policy_enabled = true;
+	c->policy_tc = true;
+	c->policy_cgroup = true;
+	c->policy_tc_attach = POLICY_TC_AUTO;
+	c->policy_events_per_sec = 1000;
+	c->policy_flow_tcp_ns = 5 * 86400 * NSEC_PER_SEC;
+	c->policy_flow_udp_ns = 120 * NSEC_PER_SEC;
+	c->policy_flow_other_ns = 30 * NSEC_PER_SEC;
+	c->policy_cap_policies = 256;
+	c->policy_cap_rules = 16384;
+	c->policy_cap_cells = 1048576;
+	c->policy_cap_prefixes_v4 = 16384;
+	c->policy_cap_prefixes_v6 = 4096;
+	c->policy_cap_cgroups = 1024;
+	c->policy_cap_flows = 65536;
+	c->mon_attach = MON_ATTACH_AUTO;
+	/*
+	 * On by default: what costs at most 3% on the issue's benchmarks (docs/monitors.md,
+	 * Benchmarks). runq costs 8-9% on pipe ping-pong and the page allocator hook 10-11% on dd
+	 * into tmpfs, so they are off until asked for.
+	 */
+	for (int i = 0; i < MON_COUNT; i++)
+		c->mon_enabled[i] = i != MON_RUNQ;
+	c->mon_alloc_failures = false;
 	c->vis_enabled = false;
 	c->vis_tracing = VIS_TRACING_AUTO;
 	c->vis_frame_interval_ns = 10 * NSEC_PER_SEC;
@@ -963,76 +1104,13 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	return 0;
 }
 
-/* libyaml counts reader errors (bad UTF-8, control characters) in bytes, not lines. */
-static void offset_to_pos(const char *text, size_t len, size_t off, int *line, int *col)
-{
-	*line = 1;
-	*col = 1;
-	for (size_t i = 0; i < off && i < len; i++) {
-		if (text[i] == '\n') {
-			(*line)++;
-			*col = 1;
-		} else {
-			(*col)++;
-		}
-	}
-}
-
-static void syntax_error(struct parser *p, const yaml_parser_t *yp, const char *text, size_t len)
-{
-	int line = (int)yp->problem_mark.line + 1, col = (int)yp->problem_mark.column + 1;
-	const char *problem = yp->problem ? yp->problem : "unknown error";
-
-	if (yp->error == YAML_MEMORY_ERROR) {
-		perr_at(p, 0, 0, NULL, "out of memory while parsing YAML");
-		return;
-	}
-	if (yp->error == YAML_READER_ERROR) {
-		offset_to_pos(text, len, yp->problem_offset, &line, &col);
-		perr_at(p, line, col, NULL, "YAML syntax error: %s (byte 0x%02x)", problem,
-			(unsigned int)yp->problem_value & 0xff);
-		return;
-	}
-	if (yp->context)
-		perr_at(p, line, col, NULL, "YAML syntax error: %s (%s at line %zu, column %zu)",
-			problem, yp->context, yp->context_mark.line + 1, yp->context_mark.column + 1);
-	else
-		perr_at(p, line, col, NULL, "YAML syntax error: %s", problem);
-}
-
 /* Loads the single document in `text`; false after reporting a syntax error. */
 static bool load_document(struct parser *p, const char *text, size_t len, yaml_document_t *doc)
 {
-	yaml_parser_t yp;
-	yaml_document_t extra;
-	const yaml_node_t *root;
-	bool ok = false;
+	unsigned int before = (unsigned int)p->d->n;
+	bool ok = ydoc_load(text, len, p->file, p->d, doc, &p->second_doc, &p->has_second_doc);
 
-	if (!yaml_parser_initialize(&yp)) {
-		perr_at(p, 0, 0, NULL, "out of memory while parsing YAML");
-		return false;
-	}
-	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&yp, doc)) {
-		syntax_error(p, &yp, text, len);
-		goto out;
-	}
-	/* A second document would be silently ignored: refuse it instead. */
-	if (!yaml_parser_load(&yp, &extra)) {
-		syntax_error(p, &yp, text, len);
-		yaml_document_delete(doc);
-		goto out;
-	}
-	/* Reported after the first document's problems, to keep them in file order. */
-	root = yaml_document_get_root_node(&extra);
-	if (root) {
-		p->second_doc = root->start_mark;
-		p->has_second_doc = true;
-	}
-	yaml_document_delete(&extra);
-	ok = true;
-out:
-	yaml_parser_delete(&yp);
+	p->errors += (unsigned int)p->d->n - before;
 	return ok;
 }
 
@@ -1044,7 +1122,7 @@ static void walk_root(struct parser *p)
 	if (!root || is_null(root))
 		return;
 	if (root->type != YAML_MAPPING_NODE) {
-		perr(p, root, NULL, "the top level must be a mapping of sections (agent, bpf, guard, visibility), got %s",
+		perr(p, root, NULL, "the top level must be a mapping of sections (agent, bpf, guard, policy, monitors, visibility), got %s",
 		     kind(root));
 		return;
 	}
@@ -1124,6 +1202,12 @@ void config_free(struct aegis_config *cfg)
 	free(cfg->guard_ifaces);
 	free(cfg->guard_allow);
 	free(cfg->guard_block);
+	for (size_t i = 0; i < cfg->n_policy_ifaces; i++)
+		free(cfg->policy_ifaces[i]);
+	free(cfg->policy_ifaces);
+	for (size_t i = 0; i < cfg->n_mon_runq_cgroups; i++)
+		free(cfg->mon_runq_cgroups[i]);
+	free(cfg->mon_runq_cgroups);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1202,6 +1286,29 @@ static json_t *rate_json(const struct cfg_rate *r)
 			 (json_int_t)r->burst_bytes);
 }
 
+static json_t *policy_config_json(const struct aegis_config *c)
+{
+	char tcp[32], udp[32], other[32];
+
+	format_duration(c->policy_flow_tcp_ns, tcp, sizeof(tcp));
+	format_duration(c->policy_flow_udp_ns, udp, sizeof(udp));
+	format_duration(c->policy_flow_other_ns, other, sizeof(other));
+	return json_pack("{s:b, s:o, s:b, s:b, s:b, s:s, s:{s:I, s:I}, s:{s:s, s:s, s:s},"
+			 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "enabled", c->policy_enabled,
+			 "interfaces", strv_json(c->policy_ifaces, c->n_policy_ifaces),
+			 "tc", c->policy_tc, "cgroup", c->policy_cgroup, "dry_run", c->policy_dry_run,
+			 "tc_attach", policy_tc_attach_name(c->policy_tc_attach),
+			 "events", "max_per_sec", (json_int_t)c->policy_events_per_sec,
+			 "burst", (json_int_t)c->policy_events_burst,
+			 "flow_timeouts", "tcp", tcp, "udp", udp, "other", other,
+			 "capacity", "policies", (json_int_t)c->policy_cap_policies,
+			 "rules", (json_int_t)c->policy_cap_rules, "cells", (json_int_t)c->policy_cap_cells,
+			 "prefixes_v4", (json_int_t)c->policy_cap_prefixes_v4,
+			 "prefixes_v6", (json_int_t)c->policy_cap_prefixes_v6,
+			 "cgroups", (json_int_t)c->policy_cap_cgroups, "flows", (json_int_t)c->policy_cap_flows);
+}
+
 static json_t *visibility_json(const struct aegis_config *c)
 {
 	char frame[32], exited[32], flows[32], idle[32];
@@ -1237,10 +1344,20 @@ json_t *config_to_json(const struct aegis_config *c)
 				      "tcp_syn", rate_json(&c->rl[0]), "udp", rate_json(&c->rl[1]),
 				      "icmp", rate_json(&c->rl[2]), "all", rate_json(&c->rl[3]),
 				      "auto_block", "after", after, "ttl", ttl));
+	json_object_set_new(g, "top", json_pack("{s:I}", "sample_every", (json_int_t)c->top_every));
 	json_object_set_new(g, "sampling",
 			    json_pack("{s:I, s:I, s:I}", "every", (json_int_t)c->sample_every,
 				      "max_per_sec", (json_int_t)c->sample_max_per_sec, "burst",
 				      (json_int_t)c->sample_burst));
+	json_object_set_new(j, "policy", policy_config_json(c));
+	json_object_set_new(j, "monitors",
+			    json_pack("{s:s, s:{s:b, s:o}, s:{s:b}, s:{s:b, s:b}, s:{s:b}}", "attach",
+				      mon_attach_mode_name(c->mon_attach), "runq", "enabled",
+				      c->mon_enabled[MON_RUNQ], "cgroups",
+				      strv_json(c->mon_runq_cgroups, c->n_mon_runq_cgroups), "io",
+				      "enabled", c->mon_enabled[MON_IO], "mem", "enabled",
+				      c->mon_enabled[MON_MEM], "alloc_failures", c->mon_alloc_failures,
+				      "net", "enabled", c->mon_enabled[MON_NET]));
 	json_object_set_new(j, "visibility", visibility_json(c));
 	return j;
 }

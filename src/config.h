@@ -41,6 +41,19 @@ enum exit_action {
 	EXIT_DETACH,		/* SIGTERM detaches and unpins, like --cleanup */
 };
 
+enum policy_tc_attach {
+	POLICY_TC_AUTO,		/* tcx links where the kernel has them, else netlink clsact (logged) */
+	POLICY_TC_TCX,
+	POLICY_TC_NETLINK,
+};
+
+/* How the monitors' programs attach: tp_btf where it works, or raw_tp (monitors.attach). */
+enum mon_attach_mode {
+	MON_ATTACH_AUTO,
+	MON_ATTACH_TP_BTF,
+	MON_ATTACH_RAW_TP,
+};
+
 /* Interface name meaning "the interface of the IPv4 (else IPv6) default route". */
 #define IFACE_DEFAULT_ROUTE "default-route"
 
@@ -94,11 +107,33 @@ struct aegis_config {
 	uint32_t sample_every;			/* 1 in N drops; 0 = none */
 	uint32_t sample_max_per_sec, sample_burst;
 
+	/* guard.top: one in top_every packets sampled into the per-source counters; 0 = off. */
+	uint32_t top_every;
+
 	/* Entries each list map holds; a full list is an error naming the key to raise. */
 	uint32_t guard_cap_block_v4, guard_cap_block_v6;
 	uint32_t guard_cap_allow_v4, guard_cap_allow_v6;
 	uint32_t guard_cap_block_scoped_v4, guard_cap_block_scoped_v6;
 
+	/* policy: network policy enforcement (docs/policy.md). */
+	bool policy_enabled;
+	char **policy_ifaces;		/* ingress interfaces of policies without selector.interfaces */
+	size_t n_policy_ifaces;
+	bool policy_tc;			/* attach TC programs (false: --no-tc) */
+	bool policy_cgroup;		/* attach cgroup programs (false: --no-cg) */
+	bool policy_dry_run;		/* every policy observes (--dry-run) */
+	enum policy_tc_attach policy_tc_attach;
+	uint32_t policy_events_per_sec, policy_events_burst;
+	uint64_t policy_flow_tcp_ns, policy_flow_udp_ns, policy_flow_other_ns;
+	uint32_t policy_cap_policies, policy_cap_rules, policy_cap_cells;
+	uint32_t policy_cap_prefixes_v4, policy_cap_prefixes_v6;
+	uint32_t policy_cap_cgroups, policy_cap_flows;
+	/* monitors: each one on or off (indexed by MON_RUNQ.. in aegis/monitors.h). */
+	enum mon_attach_mode mon_attach;
+	bool mon_enabled[4];
+	bool mon_alloc_failures;	/* mem: also hook every page allocation (kmem:mm_page_alloc) */
+	char **mon_runq_cgroups;	/* cgroup v2 paths ("/system.slice/x.service") */
+	size_t n_mon_runq_cgroups;
 	/* visibility: processes and flows (src/visibility.c). */
 	bool vis_enabled;
 	enum vis_tracing vis_tracing;
@@ -132,6 +167,8 @@ json_t *config_to_json(const struct aegis_config *cfg);
 const char *guard_mode_name(enum guard_mode m);
 int guard_mode_parse(const char *s, enum guard_mode *m);
 const char *xdp_attach_mode_name(enum xdp_attach_mode m);
+const char *policy_tc_attach_name(enum policy_tc_attach a);
+const char *mon_attach_mode_name(enum mon_attach_mode m);
 const char *vis_tracing_name(enum vis_tracing t);
 
 /* `aegis config default | check FILE... | show [FILE]` */

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "decisions.h"
 #include "util.h"
@@ -103,6 +105,7 @@ void decisions_free(struct decisions *ds)
 	free(ds->reasons);
 	free(ds->reason_index);
 	free(ds->slots);
+	free(ds->journal);
 	memset(ds, 0, sizeof(*ds));
 }
 
@@ -134,6 +137,84 @@ static int grow(struct decisions *ds)
 	return 0;
 }
 
+/* ---- the journal ------------------------------------------------------------------------ */
+
+#define SNAPSHOT_HEADER "# aegis decisions v2: list cidr scope origin created_ns expires_ns reason\n"
+
+static void journal_append(struct decisions *ds, const char *line, size_t len)
+{
+	if (ds->journal_len + len > ds->journal_cap) {
+		size_t ncap = ds->journal_cap ? ds->journal_cap : 4096;
+		char *nj;
+
+		while (ncap < ds->journal_len + len)
+			ncap *= 2;
+		nj = realloc(ds->journal, ncap);
+		if (!nj) {
+			ds->journal_failed = true;
+			return;
+		}
+		ds->journal = nj;
+		ds->journal_cap = ncap;
+	}
+	memcpy(ds->journal + ds->journal_len, line, len);
+	ds->journal_len += len;
+	ds->journal_pending++;
+}
+
+/* "block\t198.51.100.0/24\tudp/53": an entry's key, as the snapshot writes it. */
+static int key_text(enum decision_list list, const struct cidr *c, struct decision_scope sc, char *buf,
+		    size_t len)
+{
+	char text[CIDR_STRLEN], scope[16];
+
+	cidr_format(c, text, sizeof(text));
+	scope_format(sc, scope, sizeof(scope));
+	return snprintf(buf, len, "%s\t%s\t%s", list_name(list), text, scope[0] ? scope : "-");
+}
+
+static int entry_line(const struct decisions *ds, const struct decision *d, char *buf, size_t len)
+{
+	int n = key_text((enum decision_list)d->list, &d->cidr, d->scope, buf, len);
+
+	return n + snprintf(buf + n, len - (size_t)n, "\t%s\t%llu\t%llu\t%s\n", origin_names[d->origin],
+			    (unsigned long long)d->created_ns, (unsigned long long)d->expires_ns,
+			    decisions_reason(ds, d->reason_id));
+}
+
+static void journal_del(struct decisions *ds, enum decision_list list, const struct cidr *c,
+			struct decision_scope sc)
+{
+	char line[CIDR_STRLEN + 64];
+	int n;
+
+	if (ds->replaying)
+		return;
+	line[0] = '-';
+	line[1] = '\t';
+	n = 2 + key_text(list, c, sc, line + 2, sizeof(line) - 3);
+	line[n++] = '\n';
+	journal_append(ds, line, (size_t)n);
+}
+
+/* A configuration entry is not kept: it may only take the key from a kept one. */
+static void journal_put(struct decisions *ds, const struct decision *d)
+{
+	char line[CIDR_STRLEN + 512];
+	int n;
+
+	if (ds->replaying)
+		return;
+	if (d->origin == GUARD_ORIGIN_CONFIG) {
+		journal_del(ds, (enum decision_list)d->list, &d->cidr, d->scope);
+		return;
+	}
+	line[0] = '+';
+	line[1] = '\t';
+	n = 2 + entry_line(ds, d, line + 2, sizeof(line) - 2);
+	journal_append(ds, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
 int decisions_put(struct decisions *ds, const struct decision *d, struct decision *old)
 {
 	size_t i;
@@ -142,18 +223,17 @@ int decisions_put(struct decisions *ds, const struct decision *d, struct decisio
 	if ((ds->count + 1) * 2 > ds->cap && grow(ds))
 		return -ENOMEM;
 	i = find_slot(ds, (enum decision_list)d->list, &d->cidr, d->scope);
+	journal_put(ds, d);
 	if (ds->slots[i].used) {
 		if (old)
 			*old = ds->slots[i];
 		ds->slots[i] = *d;
 		ds->slots[i].used = 1;
-		ds->dirty = true;
 		return 0;
 	}
 	ds->slots[i] = *d;
 	ds->slots[i].used = 1;
 	ds->count++;
-	ds->dirty = true;
 	return 1;
 }
 
@@ -193,7 +273,7 @@ int decisions_del(struct decisions *ds, enum decision_list list, const struct ci
 	}
 	memset(&ds->slots[i], 0, sizeof(ds->slots[i]));
 	ds->count--;
-	ds->dirty = true;
+	journal_del(ds, list, c, scope);
 	return 0;
 }
 
@@ -268,36 +348,91 @@ const char *decisions_reason(const struct decisions *ds, uint32_t id)
 	return id && id < ds->n_reasons ? ds->reasons[id] : "";
 }
 
-int decisions_save(struct decisions *ds, const char *path)
+static int write_snapshot(struct decisions *ds, const char *path)
 {
 	const struct decision *d;
 	size_t it = 0, len = 0;
-	char *buf = NULL;
+	char *buf = NULL, line[CIDR_STRLEN + 512];
 	FILE *f = open_memstream(&buf, &len);
 	int err;
 
 	if (!f)
 		return -errno;
-	fprintf(f, "# aegis decisions v2: list cidr scope origin created_ns expires_ns reason\n");
-	while ((d = decisions_next(ds, &it))) {
-		char text[CIDR_STRLEN], scope[16];
-
-		/* Configuration entries come back from the configuration itself. */
-		if (d->origin == GUARD_ORIGIN_CONFIG)
-			continue;
-		cidr_format(&d->cidr, text, sizeof(text));
-		scope_format(d->scope, scope, sizeof(scope));
-		fprintf(f, "%s\t%s\t%s\t%s\t%llu\t%llu\t%s\n", list_name((enum decision_list)d->list), text,
-			scope[0] ? scope : "-", origin_names[d->origin], (unsigned long long)d->created_ns,
-			(unsigned long long)d->expires_ns, decisions_reason(ds, d->reason_id));
-	}
+	fputs(SNAPSHOT_HEADER, f);
+	while ((d = decisions_next(ds, &it)))
+		if (d->origin != GUARD_ORIGIN_CONFIG && entry_line(ds, d, line, sizeof(line)) < (int)sizeof(line))
+			fputs(line, f);
 	if (fclose(f))
 		return -errno;
 	err = write_file_atomic(path, buf, len, 0600);
 	free(buf);
-	if (!err)
-		ds->dirty = false;
 	return err;
+}
+
+/* Appends the pending lines to the journal file and makes them durable. */
+static int write_journal(struct decisions *ds, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600), err = 0;
+	const char *p = ds->journal;
+	size_t left = ds->journal_len;
+
+	if (fd < 0)
+		return -errno;
+	while (left && !err) {
+		ssize_t w = write(fd, p, left);
+
+		if (w < 0 && errno != EINTR)
+			err = -errno;
+		else if (w > 0)
+			p += w, left -= (size_t)w;
+	}
+	if (!err && fdatasync(fd))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
+	return err;
+}
+
+static void journal_clear(struct decisions *ds)
+{
+	ds->journal_len = 0;
+	ds->journal_pending = 0;
+	ds->journal_failed = false;
+}
+
+int decisions_compact(struct decisions *ds, const char *snapshot, const char *journal)
+{
+	int err = write_snapshot(ds, snapshot), fd;
+
+	if (err)
+		return err;
+	/* The snapshot holds everything: the journal's lines would only repeat it. */
+	fd = open(journal, O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fdatasync(fd))
+		err = -errno;
+	close(fd);
+	journal_clear(ds);
+	ds->journal_written = 0;
+	return err;
+}
+
+int decisions_commit(struct decisions *ds, const char *snapshot, const char *journal)
+{
+	int err;
+
+	if (!ds->journal_pending && !ds->journal_failed)
+		return 0;
+	/* A journal longer than the store replays slower than a snapshot reads. */
+	if (ds->journal_failed || ds->journal_written + ds->journal_pending > (ds->count > 4096 ? ds->count : 4096))
+		return decisions_compact(ds, snapshot, journal);
+	err = write_journal(ds, journal);
+	if (err)
+		return err;
+	ds->journal_written += ds->journal_pending;
+	journal_clear(ds);
+	return 0;
 }
 
 /* "-" or "udp/53", as scope_format() writes it. */
@@ -341,11 +476,13 @@ static int parse_line(struct decisions *ds, char *line, uint64_t now, size_t *lo
 		return -EINVAL;
 	if (d.scope.proto && streq(fields[0], "allow"))
 		return -EINVAL;
+	d.list = streq(fields[0], "allow") ? LIST_ALLOW : LIST_BLOCK;
 	if (expires && expires <= now) {
+		/* Gone while the agent was down; in the journal it also ends what it replaced. */
+		decisions_del(ds, (enum decision_list)d.list, &d.cidr, d.scope, NULL);
 		(*expired)++;
 		return 0;
 	}
-	d.list = streq(fields[0], "allow") ? LIST_ALLOW : LIST_BLOCK;
 	d.origin = (uint8_t)origin;
 	d.created_ns = created;
 	d.expires_ns = expires;
@@ -356,23 +493,70 @@ static int parse_line(struct decisions *ds, char *line, uint64_t now, size_t *lo
 	return 0;
 }
 
-int decisions_load(struct decisions *ds, const char *path, size_t *loaded, size_t *expired)
+/* "-\tlist\tcidr\tscope": removes that entry (absent is fine: the snapshot may be newer). */
+static int parse_removal(struct decisions *ds, char *line)
+{
+	char *fields[3], *save = NULL, why[128];
+	struct decision_scope sc;
+	struct cidr c;
+	int n = 0;
+
+	for (char *t = strtok_r(line, "\t", &save); t && n < 3; t = strtok_r(NULL, "\t", &save))
+		fields[n++] = t;
+	if (n < 3 || (!streq(fields[0], "block") && !streq(fields[0], "allow")) ||
+	    cidr_parse(fields[1], &c, NULL, why, sizeof(why)) || parse_scope_field(fields[2], &sc))
+		return -EINVAL;
+	decisions_del(ds, streq(fields[0], "allow") ? LIST_ALLOW : LIST_BLOCK, &c, sc, NULL);
+	return 0;
+}
+
+/* One file's lines; journal lines start with "+\t" or "-\t". *bad counts unreadable ones. */
+static int load_file(struct decisions *ds, const char *path, bool journal, uint64_t now,
+		     size_t *loaded, size_t *expired, int *bad)
 {
 	_cleanup_free_ char *buf = NULL;
-	uint64_t now = now_realtime_ns();
 	char *save = NULL;
-	int err = read_file(path, &buf, NULL), bad = 0;
+	int err = read_file(path, &buf, NULL);
 
-	*loaded = *expired = 0;
 	if (err)
 		return err;
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (line[0] == '#')
 			continue;
-		err = parse_line(ds, line, now, loaded, expired);
+		if (!journal)
+			err = parse_line(ds, line, now, loaded, expired);
+		else if (line[0] == '+' && line[1] == '\t')
+			err = parse_line(ds, line + 2, now, loaded, expired);
+		else if (line[0] == '-' && line[1] == '\t')
+			err = parse_removal(ds, line + 2);
+		else
+			err = -EINVAL;
 		if (err == -ENOMEM)
 			return err;
-		bad += err != 0;
+		*bad += err != 0;
 	}
+	return 0;
+}
+
+int decisions_load(struct decisions *ds, const char *snapshot, const char *journal, size_t *loaded,
+		   size_t *expired)
+{
+	uint64_t now = now_realtime_ns();
+	int bad = 0, e1, e2;
+
+	*loaded = *expired = 0;
+	ds->replaying = true;
+	e1 = load_file(ds, snapshot, false, now, loaded, expired, &bad);
+	e2 = e1 == -ENOMEM ? e1 : load_file(ds, journal, true, now, loaded, expired, &bad);
+	ds->replaying = false;
+	if (e1 == -ENOMEM || e2 == -ENOMEM)
+		return -ENOMEM;
+	if (e1 && e1 != -ENOENT)
+		return e1;
+	if (e2 && e2 != -ENOENT)
+		return e2;
+	if (e1 == -ENOENT && e2 == -ENOENT)
+		return -ENOENT;
+	*loaded = ds->count;
 	return bad ? -EBADMSG : 0;
 }

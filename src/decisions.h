@@ -47,7 +47,17 @@ struct decisions {
 	size_t n_reasons, cap_reasons;
 	uint32_t *reason_index;	/* open-addressing index into reasons, cap_reason_index slots */
 	size_t cap_reason_index;
-	bool dirty;		/* changed since the last save */
+	/*
+	 * The journal: every put and del appends a line here, and decisions_commit() writes the
+	 * lines to the journal file (or a whole new snapshot when the journal has grown), so that
+	 * a change is on disk before the agent answers for it.
+	 */
+	char *journal;
+	size_t journal_len, journal_cap;
+	size_t journal_pending;	/* lines in `journal`, not yet written */
+	size_t journal_written;	/* lines in the journal file since the last snapshot */
+	bool replaying;		/* loading: changes are not journaled */
+	bool journal_failed;	/* a line could not be kept: the next commit writes a snapshot */
 };
 
 extern const char *const origin_names[GUARD_ORIGIN_COUNT];
@@ -80,9 +90,23 @@ int scope_parse(const char *proto, const char *port, struct decision_scope *s, c
 /* Iteration: for (i = 0; (d = decisions_next(ds, &i)); ) */
 const struct decision *decisions_next(const struct decisions *ds, size_t *iter);
 
-/* Writes the store to path atomically (tab-separated lines, one entry each). */
-int decisions_save(struct decisions *ds, const char *path);
-/* Loads entries from path; entries already expired are skipped and counted in *expired. */
-int decisions_load(struct decisions *ds, const char *path, size_t *loaded, size_t *expired);
+/*
+ * Persistence: a snapshot file (tab-separated lines, one entry each) and a journal file of the
+ * changes since (one line each: "+" and an entry, or "-" and a key). Configuration entries are
+ * not kept (they come back from the configuration).
+ *
+ * decisions_commit() makes the changes since the last commit durable (written and fdatasync'd):
+ * appended to the journal, or, when the journal would outgrow the store, as a new snapshot
+ * (written atomically) with the journal emptied. decisions_compact() always does the latter.
+ */
+int decisions_commit(struct decisions *ds, const char *snapshot, const char *journal);
+int decisions_compact(struct decisions *ds, const char *snapshot, const char *journal);
+/*
+ * Loads the snapshot, then replays the journal (either may be missing: -ENOENT only when both
+ * are). Entries already expired are skipped and counted in *expired; -EBADMSG when lines were
+ * skipped as unreadable.
+ */
+int decisions_load(struct decisions *ds, const char *snapshot, const char *journal, size_t *loaded,
+		   size_t *expired);
 
 #endif

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "guard.h"
@@ -28,7 +29,7 @@ static const char *const guard_maps[] = {
 	"block_v4_l1", "block_v4_nodes", "block_v4_rules",
 	"block_v6_l1", "block_v6_nodes", "block_v6_rules",
 	"guard_block_scoped_v4", "guard_block_scoped_v6", "guard_rl_limits", "guard_rl_state",
-	"guard_events", "guard_cpu_state", NULL,
+	"guard_events", "guard_cpu_state", "guard_top", NULL,
 };
 
 static const void *guard_elf_bytes(size_t *len)
@@ -113,6 +114,39 @@ static int set_size(struct bpf_object *obj, const char *map, uint32_t n, const c
 	return 0;
 }
 
+/* Kernel memory the four source lists take as sized (arrays: all of it, from the start). */
+static uint64_t list_bytes(const struct aegis_config *cfg)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(list_tables); i++) {
+		const struct list_table *t = &list_tables[i];
+
+		n += ((uint64_t)1 << t->l1_bits) / PREFIX_FANOUT * sizeof(struct prefix_group) +
+		     (uint64_t)table_nodes(cfg, t) * sizeof(struct prefix_node) +
+		     (uint64_t)table_rules(cfg, t) * sizeof(struct prefix_rule);
+	}
+	return n;
+}
+
+/* Said once, when the lists are created: a small host may not want the default capacities. */
+static void warn_list_memory(const struct aegis_config *cfg)
+{
+	uint64_t need = list_bytes(cfg);
+	struct sysinfo si;
+
+	if (sysinfo(&si) || !si.totalram)
+		return;
+	if (need * 10 > (uint64_t)si.totalram * si.mem_unit)
+		pr_warn("guard: the block and allow lists take %llu MiB of kernel memory, more than a tenth "
+			"of this host's %llu MiB: lower guard.capacity.* if it needs no lists that long "
+			"(docs/config.md gives the sizes)", (unsigned long long)(need >> 20),
+			(unsigned long long)(((uint64_t)si.totalram * si.mem_unit) >> 20));
+	else
+		pr_info("guard: the block and allow lists take %llu MiB of kernel memory",
+			(unsigned long long)(need >> 20));
+}
+
 static int size_lists(struct bpf_object *obj, const struct aegis_config *cfg)
 {
 	char name[64];
@@ -129,6 +163,8 @@ static int size_lists(struct bpf_object *obj, const struct aegis_config *cfg)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(scoped_lists) && !err; i++)
 		err = set_size(obj, scoped_lists[i].map, cfg_u32(cfg, scoped_lists[i].off), scoped_lists[i].key);
+	if (!err)
+		warn_list_memory(cfg);
 	return err;
 }
 
@@ -233,6 +269,25 @@ struct prefix_table *guard_table(const struct guard *g, enum decision_list list,
 int guard_scoped_fd(const struct guard *g, int family)
 {
 	return g->running ? map_fd(g, scoped_lists[family == AF_INET6].map) : -1;
+}
+
+int guard_set_list_empty(struct guard *g, uint32_t bit, bool empty)
+{
+	uint32_t want = empty ? g->empty_lists | bit : g->empty_lists & ~bit, key = 0;
+	struct guard_settings s;
+	int fd;
+
+	if (!g->running || want == g->empty_lists)
+		return 0;
+	fd = map_fd(g, "guard_settings");
+	/* The settings as written (the configuration's part stays), with this one bit changed. */
+	if (bpf_map_lookup_elem(fd, &key, &s))
+		return pr_err_errno(-errno, "guard: cannot read guard_settings");
+	s.empty_lists = want;
+	if (bpf_map_update_elem(fd, &key, &s, BPF_ANY))
+		return pr_err_errno(-errno, "guard: cannot write guard_settings");
+	g->empty_lists = want;
+	return 0;
 }
 
 static int map_fd(const struct guard *g, const char *name)
@@ -484,6 +539,8 @@ static int write_settings(struct guard *g, const struct aegis_config *cfg)
 		.sample_every = cfg->sample_every,
 		.sample_max_per_sec = cfg->sample_max_per_sec,
 		.sample_burst = cfg->sample_burst,
+		.top_every = cfg->top_every,
+		.empty_lists = g->empty_lists,
 	};
 	uint32_t key = 0;
 
@@ -811,6 +868,10 @@ static json_t *counters_json(const struct guard_counters *c)
 		      "malformed", (json_int_t)c->malformed, "fragments", (json_int_t)c->fragments,
 		      "blocked_by_list", (json_int_t)c->blocked_by_list,
 		      "allowed_by_list", (json_int_t)c->allowed_by_list);
+	json_object_set_new(o, "rate_limited", json_integer((json_int_t)c->rate_limited));
+	json_object_set_new(o, "drop_records", json_pack("{s:I, s:I, s:I}", "sampled", (json_int_t)c->events_sampled,
+							 "capped", (json_int_t)c->events_capped, "lost",
+							 (json_int_t)c->events_lost));
 	json_object_set_new(o, "by_reason", reasons);
 	return o;
 }

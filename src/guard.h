@@ -32,6 +32,8 @@ struct guard {
 	char state_file[PATH_MAX];
 	/* The source lists, [enum decision_list][family == AF_INET6], open while running. */
 	struct prefix_table *tables[2][2];
+	/* GUARD_EMPTY_* bits in force: lists the datapath need not look up (guard_settings). */
+	uint32_t empty_lists;
 };
 
 extern const struct bpfobj_desc guard_desc;
@@ -60,5 +62,10 @@ const char *guard_capacity_key(enum decision_list list, int family, bool scoped)
 struct prefix_table *guard_table(const struct guard *g, enum decision_list list, int family);
 /* The protocol/port-scoped block list (an LPM trie), -1 while the guard is not running. */
 int guard_scoped_fd(const struct guard *g, int family);
+/*
+ * The GUARD_EMPTY_* bit of a list: set only once the list holds nothing (its lookup is then
+ * skipped), cleared before its first entry is written. 0 or -errno.
+ */
+int guard_set_list_empty(struct guard *g, uint32_t bit, bool empty);
 
 #endif

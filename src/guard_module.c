@@ -16,6 +16,7 @@
 #include "guard_rl.h"
 #include "lists.h"
 #include "log.h"
+#include "guard_top.h"
 #include "module.h"
 #include "util.h"
 
@@ -23,6 +24,7 @@ static struct {
 	struct guard guard;
 	struct lists lists;		/* the decision store, applied to the guard */
 	struct guard_events_ctx drops;	/* sampled drop records */
+	struct guard_top_view top;	/* `aegis top` */
 } G;
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -55,6 +57,7 @@ static int guard_mod_reconfigure(const struct aegis_config *old, const struct ae
 static void guard_mod_stop(const struct aegis_config *cfg, bool detach)
 {
 	guard_events_close(&G.drops);
+	guard_top_free(&G.top);
 	lists_stop(&G.lists);
 	guard_stop(&G.guard, cfg, detach);
 }
@@ -62,6 +65,7 @@ static void guard_mod_stop(const struct aegis_config *cfg, bool detach)
 static void guard_mod_tick(const struct aegis_config *cfg)
 {
 	guard_rl_scan(&G.guard, &G.lists, cfg);
+	guard_top_tick(&G.top, &G.guard);
 	lists_tick(&G.lists);
 }
 
@@ -164,7 +168,11 @@ static void post_guard_mode(struct api_request *req, struct api_response *resp)
 	char err[256];
 	int e;
 
-	if (!json_is_object(req->body) || !mode_s || guard_mode_parse(mode_s, &mode)) {
+	static const char *const fields[] = { "mode", "interface", NULL };
+
+	if (!api_body_fields(req, fields, resp))
+		return;
+	if (!mode_s || guard_mode_parse(mode_s, &mode)) {
 		api_error(resp, 400, "body must be {\"mode\": \"observe\"|\"block\", \"interface\": NAME (optional)}");
 		return;
 	}
@@ -264,6 +272,22 @@ static bool parse_scope_fields(json_t *body, struct decision_scope *sc, struct a
 	return true;
 }
 
+/*
+ * A change is made durable before the agent answers for it; if the state directory refuses it,
+ * the change is in force all the same and the answer says so.
+ */
+static void commit_changes(struct api_response *resp)
+{
+	char why[512];
+	int err = lists_commit(&G.lists);
+
+	if (!err || !resp->json)
+		return;
+	snprintf(why, sizeof(why), "in force, but not saved to %s: %s; a restart after --cleanup or a "
+		 "reboot would lose it", G.lists.journal_file, errstr(err));
+	json_object_set_new(resp->json, "warning", json_string(why));
+}
+
 static unsigned status_of(int err)
 {
 	switch (err) {
@@ -291,10 +315,10 @@ static void add_entry(struct api_request *req, struct api_response *resp, enum d
 	struct cidr c;
 	int e;
 
-	if (!json_is_object(req->body)) {
-		api_error(resp, 400, "body must be {\"cidr\": ..., \"ttl\": \"10m\", \"reason\": ..., \"force\": false}");
+	static const char *const fields[] = { "cidr", "ttl", "reason", "force", "proto", "port", NULL };
+
+	if (!api_body_fields(req, fields, resp))
 		return;
-	}
 	if (!parse_cidr_field(req->body, &c, &host_bits, resp) ||
 	    !parse_scope_fields(req->body, &rq.scope, resp) ||
 	    !parse_ttl_reason(json_object_get(req->body, "ttl"),
@@ -319,6 +343,7 @@ static void add_entry(struct api_request *req, struct api_response *resp, enum d
 	}
 	if (note[0])
 		json_object_set_new(resp->json, "note", json_string(note));
+	commit_changes(resp);
 }
 
 static void remove_entry(struct api_request *req, struct api_response *resp, enum decision_list list)
@@ -329,7 +354,10 @@ static void remove_entry(struct api_request *req, struct api_response *resp, enu
 	struct cidr c;
 	int e;
 
-	if (!parse_cidr_field(req->body, &c, &host_bits, resp) || !parse_scope_fields(req->body, &scope, resp))
+	static const char *const fields[] = { "cidr", "proto", "port", NULL };
+
+	if (!api_body_fields(req, fields, resp) || !parse_cidr_field(req->body, &c, &host_bits, resp) ||
+	    !parse_scope_fields(req->body, &scope, resp))
 		return;
 	e = lists_remove(&G.lists, list, &c, scope, &req->actor, err, sizeof(err));
 	if (e) {
@@ -337,6 +365,7 @@ static void remove_entry(struct api_request *req, struct api_response *resp, enu
 		return;
 	}
 	resp->json = json_pack("{s:b}", "removed", 1);
+	commit_changes(resp);
 }
 
 static void import_entries(struct api_request *req, struct api_response *resp, enum decision_list list)
@@ -369,6 +398,7 @@ static void import_entries(struct api_request *req, struct api_response *resp, e
 		resp->status = status_of(e);
 		json_object_set_new(resp->json, "error", json_string(err));
 	}
+	commit_changes(resp);
 }
 
 static void post_block(struct api_request *req, struct api_response *resp) { add_entry(req, resp, LIST_BLOCK); }
@@ -403,7 +433,7 @@ static void get_top(struct api_request *req, struct api_response *resp)
 
 	if (!api_query_u64(req, "n", 100000, &n, resp))
 		return;
-	resp->json = guard_rl_top(&G.guard, &agent.cfg, (size_t)n);
+	resp->json = guard_top_json(&G.top, &G.guard, &agent.cfg, (size_t)n);
 }
 
 /* Entries per list, family and scope, from the decision store (no map walk at a million). */

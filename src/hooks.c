@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -17,6 +18,7 @@ static const char *const kind_names[] = {
 	[HOOK_RAW_TP] = "raw_tp",
 	[HOOK_TP_BTF] = "tp_btf",
 	[HOOK_CGROUP] = "cgroup",
+	[HOOK_TCX] = "tcx",
 };
 
 /* The link type the kernel gives each kind of hook. */
@@ -25,6 +27,7 @@ static const enum bpf_link_type link_types[] = {
 	[HOOK_RAW_TP] = BPF_LINK_TYPE_RAW_TRACEPOINT,
 	[HOOK_TP_BTF] = BPF_LINK_TYPE_RAW_TRACEPOINT,	/* tp_btf attaches as a raw tracepoint */
 	[HOOK_CGROUP] = BPF_LINK_TYPE_CGROUP,
+	[HOOK_TCX] = HOOK_LINK_TYPE_TCX,
 };
 
 const char *hook_kind_name(enum hook_kind k)
@@ -96,6 +99,17 @@ static int attach_cgroup(int prog_fd, const char *dir, enum bpf_attach_type type
 	return fd < 0 ? err : fd;
 }
 
+/* tcx: the interface by name in the agent's network namespace. */
+static int attach_tcx(int prog_fd, const char *ifname, enum bpf_attach_type type)
+{
+	int ifindex = (int)if_nametoindex(ifname), fd;
+
+	if (!ifindex)
+		return -errno;
+	fd = bpf_link_create(prog_fd, ifindex, type, NULL);
+	return fd < 0 ? -errno : fd;
+}
+
 /* A new link for h: an fd, or -errno. */
 static int create_link(int prog_fd, const struct hook *h)
 {
@@ -112,6 +126,8 @@ static int create_link(int prog_fd, const struct hook *h)
 		return fd < 0 ? -errno : fd;
 	case HOOK_CGROUP:
 		return attach_cgroup(prog_fd, h->target, h->attach_type);
+	case HOOK_TCX:
+		return attach_tcx(prog_fd, h->target, h->attach_type);
 	}
 	return -EINVAL;
 }
@@ -145,8 +161,8 @@ static json_t *hook_details(const struct hook *h, uint32_t link_id, const char *
 }
 
 /*
- * A link of another program on h's pin: a new build of the object. Cgroup links are updated in
- * place; the others cannot be, so the new link goes in first and then takes over the pin (rename
+ * A link of another program on h's pin: a new build of the object. Cgroup and tcx links are
+ * updated in place; the others cannot be, so the new link goes in first and then takes over the pin (rename
  * is atomic): the hook never runs neither program, at worst both for an instant.
  */
 static int replace_link(const struct hook *h, int old_fd, int prog_fd, const char *pin,
@@ -155,7 +171,7 @@ static int replace_link(const struct hook *h, int old_fd, int prog_fd, const cha
 	char tmp[PATH_MAX + 16];
 	int fd, err;
 
-	if (h->kind == HOOK_CGROUP) {
+	if (h->kind == HOOK_CGROUP || h->kind == HOOK_TCX) {
 		if (bpf_link_update(old_fd, prog_fd, NULL))
 			return -errno;
 		out->fd = old_fd;
@@ -181,6 +197,15 @@ static int replace_link(const struct hook *h, int old_fd, int prog_fd, const cha
 	return 0;
 }
 
+/*
+ * A tcx link whose interface went away (the kernel sets its ifindex to 0) or is now another
+ * device under the same name. The ifindex sits where XDP's does in bpf_link_info (UAPI 6.6).
+ */
+static bool tcx_moved(const struct hook *h, const struct bpf_link_info *info)
+{
+	return h->kind == HOOK_TCX && (!info->xdp.ifindex || info->xdp.ifindex != if_nametoindex(h->target));
+}
+
 /* The pinned link from an earlier run: 0 when it is kept (or replaced), -ENOENT when there is none. */
 static int adopt_link(const struct hook *h, int prog_fd, const char *pin, struct hook_link *out)
 {
@@ -190,8 +215,11 @@ static int adopt_link(const struct hook *h, int prog_fd, const char *pin, struct
 
 	if (fd < 0)
 		return -ENOENT;
-	if (link_info(fd, &info) || info.type != link_types[h->kind]) {
-		/* Not a link of this kind (a defunct cgroup, a stray pin): made again below. */
+	if (link_info(fd, &info) || info.type != link_types[h->kind] || tcx_moved(h, &info)) {
+		/*
+		 * Not a link of this kind (a defunct cgroup, a stray pin) or a tcx link left on a
+		 * deleted interface: made again below.
+		 */
 		bpf_link_detach(fd);
 		close(fd);
 		unlink(pin);

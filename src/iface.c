@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <ctype.h>
 #include <errno.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -147,4 +148,17 @@ size_t iface_default_gateways(struct cidr *out, size_t max)
 	size_t n = gateway_v4(out, max);
 
 	return n + gateway_v6(out + n, max - n);
+}
+
+/* The kernel's dev_valid_name(), so that a name we accept can exist. */
+const char *iface_name_problem(const char *s)
+{
+	if (strlen(s) >= IF_NAMESIZE)
+		return "is longer than 15 characters";
+	if (streq(s, ".") || streq(s, ".."))
+		return "is not a valid interface name";
+	for (const char *c = s; *c; c++)
+		if (*c == '/' || *c == ':' || isspace((unsigned char)*c))
+			return "contains '/', ':' or whitespace";
+	return NULL;
 }

@@ -14,6 +14,9 @@ int iface_default_route(char *name, size_t len);
 /* Resolves a configured name (or IFACE_DEFAULT_ROUTE) to a real name and ifindex; -ENODEV. */
 int iface_resolve(const char *configured, char *name, size_t len, int *ifindex);
 
+/* Why a name cannot be an interface's (the kernel's dev_valid_name()), or NULL when it can. */
+const char *iface_name_problem(const char *name);
+
 struct cidr;
 /* The gateways of the default routes (IPv4 and IPv6) as /32 and /128; returns how many. */
 size_t iface_default_gateways(struct cidr *out, size_t max);

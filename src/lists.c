@@ -85,6 +85,59 @@ static void full_list_error(const struct lists *l, enum decision_list list, int 
 		 guard_capacity_key(list, family, scoped));
 }
 
+/* ---- the datapath's "this list is empty" hints (guard_settings.empty_lists) ---- */
+
+static uint32_t empty_bit(enum decision_list list, int family, bool scoped)
+{
+	bool v6 = family == AF_INET6;
+
+	if (scoped)
+		return v6 ? GUARD_EMPTY_BLOCK_SCOPED_V6 : GUARD_EMPTY_BLOCK_SCOPED_V4;
+	if (list == LIST_ALLOW)
+		return v6 ? GUARD_EMPTY_ALLOW_V6 : GUARD_EMPTY_ALLOW_V4;
+	return v6 ? GUARD_EMPTY_BLOCK_V6 : GUARD_EMPTY_BLOCK_V4;
+}
+
+static bool kernel_list_empty(const struct lists *l, enum decision_list list, int family, bool scoped)
+{
+	struct prefix_table *t = scoped ? NULL : table(l, list, family);
+	union {
+		struct guard_lpm_scoped_v4 v4;
+		struct guard_lpm_scoped_v6 v6;
+	} key;
+	struct prefix_table_stats st;
+	int fd;
+
+	if (t) {
+		prefix_table_stats(t, &st);
+		return st.prefixes == 0;
+	}
+	fd = scoped && l->guard ? guard_scoped_fd(l->guard, family) : -1;
+	return fd >= 0 && bpf_map_get_next_key(fd, NULL, &key) && errno == ENOENT;
+}
+
+/* Before a list's first entry goes in: the datapath must look it up from now on. */
+static int mark_in_use(struct lists *l, enum decision_list list, int family, bool scoped)
+{
+	return l->guard ? guard_set_list_empty(l->guard, empty_bit(list, family, scoped), false) : 0;
+}
+
+/* After a change: a list left with nothing in it is skipped by the datapath. */
+static void mark_if_empty(struct lists *l, enum decision_list list, int family, bool scoped)
+{
+	if (l->guard && kernel_list_empty(l, list, family, scoped))
+		guard_set_list_empty(l->guard, empty_bit(list, family, scoped), true);
+}
+
+static void refresh_empty_hints(struct lists *l)
+{
+	for (int f = AF_INET; f; f = f == AF_INET ? AF_INET6 : 0) {
+		mark_if_empty(l, LIST_BLOCK, f, false);
+		mark_if_empty(l, LIST_ALLOW, f, false);
+		mark_if_empty(l, LIST_BLOCK, f, true);
+	}
+}
+
 /* ---- protocol/port-scoped entries: an LPM trie whose key starts with proto and port ---- */
 
 union scoped_key {
@@ -119,6 +172,11 @@ static int scoped_put(struct lists *l, const struct decision *d, char *err, size
 
 	if (fd < 0)
 		return 0;
+	e = mark_in_use(l, LIST_BLOCK, d->cidr.family, true);
+	if (e) {
+		snprintf(err, errlen, "cannot write the guard's settings: %s", errstr(e));
+		return e;
+	}
 	scoped_key(d, &k);
 	rule.created_ns = d->created_ns;
 	rule.expires_ns = realtime_to_boot(d->expires_ns);
@@ -133,6 +191,7 @@ static int scoped_put(struct lists *l, const struct decision *d, char *err, size
 	if (!bpf_map_update_elem(fd, &k, &rule, BPF_ANY))
 		return 0;
 	e = -errno;
+	mark_if_empty(l, LIST_BLOCK, d->cidr.family, true);
 	if (e == -ENOSPC || e == -E2BIG)
 		full_list_error(l, LIST_BLOCK, d->cidr.family, true, err, errlen);
 	else
@@ -155,7 +214,11 @@ static int kernel_put(struct lists *l, const struct decision *d, char *err, size
 	if (!t)
 		return 0;
 	to_attrs(d, &a);
-	e = prefix_table_add(t, &d->cidr, &a, NULL);
+	e = mark_in_use(l, (enum decision_list)d->list, d->cidr.family, false);
+	if (!e)
+		e = prefix_table_add(t, &d->cidr, &a, NULL);
+	if (e)
+		mark_if_empty(l, (enum decision_list)d->list, d->cidr.family, false);
 	if (e == -ENOSPC)
 		full_list_error(l, (enum decision_list)d->list, d->cidr.family, false, err, errlen);
 	else if (e)
@@ -175,12 +238,27 @@ static int kernel_del(struct lists *l, const struct decision *d)
 		if (fd < 0)
 			return 0;
 		scoped_key(d, &k);
-		return bpf_map_delete_elem(fd, &k) && errno != ENOENT ? -errno : 0;
+		e = bpf_map_delete_elem(fd, &k) && errno != ENOENT ? -errno : 0;
+		mark_if_empty(l, LIST_BLOCK, d->cidr.family, true);
+		return e;
 	}
 	if (!t)
 		return 0;
 	e = prefix_table_delete(t, &d->cidr);
+	mark_if_empty(l, (enum decision_list)d->list, d->cidr.family, false);
 	return e == -ENOENT ? 0 : e;
+}
+
+/* A scoped entry's kernel record: 0, -ENODEV while the guard is not running, or -errno. */
+static int scoped_lookup(const struct lists *l, const struct decision *d, struct guard_rule *rule)
+{
+	int fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
+	union scoped_key k;
+
+	if (fd < 0)
+		return -ENODEV;
+	scoped_key(d, &k);
+	return bpf_map_lookup_elem(fd, &k, rule) ? -errno : 0;
 }
 
 /* Hit counters of an entry, from the kernel; zeroes when it is not there. */
@@ -190,14 +268,10 @@ static void kernel_hits(const struct lists *l, const struct decision *d, uint64_
 	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
 	const struct prefix_rule *r;
 	struct guard_rule rule;
-	union scoped_key k;
-	int fd;
 
 	*packets = *bytes = *last_hit_boot = 0;
 	if (d->scope.proto) {
-		fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
-		scoped_key(d, &k);
-		if (fd >= 0 && bpf_map_lookup_elem(fd, &k, &rule) == 0) {
+		if (scoped_lookup(l, d, &rule) == 0) {
 			*packets = rule.hit_packets;
 			*bytes = rule.hit_bytes;
 			*last_hit_boot = rule.last_hit_ns;
@@ -212,17 +286,16 @@ static void kernel_hits(const struct lists *l, const struct decision *d, uint64_
 	}
 }
 
+/* The kernel has the entry, or has no lists to have it in. */
 static bool kernel_has(const struct lists *l, const struct decision *d)
 {
 	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
 	struct guard_rule rule;
-	union scoped_key k;
-	int fd;
 
 	if (d->scope.proto) {
-		fd = l->guard ? guard_scoped_fd(l->guard, d->cidr.family) : -1;
-		scoped_key(d, &k);
-		return fd < 0 || bpf_map_lookup_elem(fd, &k, &rule) == 0;
+		int e = scoped_lookup(l, d, &rule);
+
+		return e == 0 || e == -ENODEV;
 	}
 	return !t || prefix_table_find(t, &d->cidr) != 0;
 }
@@ -260,7 +333,11 @@ static int kernel_put_many(struct lists *l, enum decision_list list, int family,
 		c[unscoped] = ds[i]->cidr;
 		to_attrs(ds[i], &a[unscoped++]);
 	}
-	e = prefix_table_load_each(t, c, unscoped, a, NULL);
+	e = unscoped ? mark_in_use(l, list, family, false) : 0;
+	if (!e)
+		e = prefix_table_load_each(t, c, unscoped, a, NULL);
+	if (e)
+		mark_if_empty(l, list, family, false);
 	if (e == -ENOSPC)
 		full_list_error(l, list, family, false, err, errlen);
 	else if (e)
@@ -681,6 +758,7 @@ int lists_restore(struct lists *l)
 					b ? "IPv6" : "IPv4", list_name((enum decision_list)a), l->state_file);
 		}
 	pending_free(&p);
+	refresh_empty_hints(l);
 	return e;
 }
 
@@ -693,9 +771,11 @@ int lists_start(struct lists *l, struct guard *g, const struct aegis_config *cfg
 	decisions_init(&l->store);
 	l->guard = g;
 	snprintf(l->state_file, sizeof(l->state_file), "%s/decisions.tsv", cfg->state_dir);
-	err = decisions_load(&l->store, l->state_file, &loaded, &expired);
+	snprintf(l->journal_file, sizeof(l->journal_file), "%s/decisions.journal", cfg->state_dir);
+	err = decisions_load(&l->store, l->state_file, l->journal_file, &loaded, &expired);
 	if (err == -EBADMSG)
-		pr_warn("guard: %s has lines that are not entries; they were skipped", l->state_file);
+		pr_warn("guard: %s or %s has lines that are not entries; they were skipped", l->state_file,
+			l->journal_file);
 	else if (err && err != -ENOENT)
 		return pr_err_errno(err, "guard: cannot read %s", l->state_file);
 	if (loaded || expired)
@@ -705,6 +785,24 @@ int lists_start(struct lists *l, struct guard *g, const struct aegis_config *cfg
 	err = lists_restore(l);
 	if (!err)
 		err = lists_sync_config(l, cfg);
+	/* One snapshot of what is in force now; the journal starts empty. */
+	if (!err) {
+		int e = decisions_compact(&l->store, l->state_file, l->journal_file);
+
+		if (e)
+			pr_err_errno(e, "guard: cannot save the lists to %s", l->state_file);
+	}
+	return err;
+}
+
+int lists_commit(struct lists *l)
+{
+	int err = decisions_commit(&l->store, l->state_file, l->journal_file);
+
+	if (err)
+		log_once(LOG_LVL_ERROR, "lists-commit", "guard: cannot save list changes to %s: %s "
+			 "(they are in force, but a restart after --cleanup or a reboot would lose them)",
+			 l->journal_file, errstr(err));
 	return err;
 }
 
@@ -767,12 +865,8 @@ int lists_sync_config(struct lists *l, const struct aegis_config *cfg)
 
 void lists_stop(struct lists *l)
 {
-	if (l->store.dirty) {
-		int err = decisions_save(&l->store, l->state_file);
-
-		if (err)
-			pr_err_errno(err, "guard: cannot save the lists to %s", l->state_file);
-	}
+	if (l->state_file[0])
+		lists_commit(l);
 	decisions_free(&l->store);
 }
 
@@ -813,14 +907,7 @@ void lists_tick(struct lists *l)
 			  json_pack("{s:I, s:o}", "count", (json_int_t)total, "entries", gone));
 	else
 		json_decref(gone);
-	if (l->store.dirty && now - l->last_save_ns >= NSEC_PER_SEC) {
-		int err = decisions_save(&l->store, l->state_file);
-
-		if (err)
-			log_once(LOG_LVL_ERROR, "lists-save", "guard: cannot save the lists to %s: %s",
-				 l->state_file, errstr(err));
-		l->last_save_ns = now;
-	}
+	lists_commit(l);
 }
 
 static int cmp_decisions(const void *pa, const void *pb)

@@ -16,8 +16,8 @@
 struct lists {
 	struct decisions store;
 	struct guard *guard;
-	char state_file[PATH_MAX];
-	uint64_t last_save_ns;
+	char state_file[PATH_MAX];	/* the snapshot, decisions.tsv */
+	char journal_file[PATH_MAX];	/* changes since, decisions.journal */
 };
 
 /* What an add or import asks for. */
@@ -56,8 +56,13 @@ int lists_remove(struct lists *l, enum decision_list list, const struct cidr *c,
 int lists_import(struct lists *l, const struct list_request *rq, const char *text, size_t len,
 		 const struct actor *who, struct import_result *res, char *err, size_t errlen);
 
-/* Once a second: expired entries leave the kernel and the store; the store is saved if changed. */
+/* Once a second: expired entries leave the kernel and the store; changes are committed. */
 void lists_tick(struct lists *l);
+/*
+ * Makes the changes since the last commit durable in the state directory (see
+ * decisions_commit): the API calls it before it answers for a change. 0 or -errno (logged).
+ */
+int lists_commit(struct lists *l);
 
 /*
  * How many entries of a guard list map are in use (by its map name: a prefix table's rules or

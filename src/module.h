@@ -58,12 +58,21 @@ struct agent_module {
 	uint64_t (*map_entries)(const char *map);
 
 	const struct api_route *routes;	/* terminated by an entry with a NULL path; may be NULL */
+
+	/*
+	 * `aegis agent --cleanup`, with no agent running: removes what the module put in the
+	 * kernel that is not pinned under the pin root (netlink TC filters, qdiscs), before the
+	 * pins go. Returns how many objects it removed, or -errno.
+	 */
+	int (*cleanup)(const struct aegis_config *cfg);
 };
 
 /* Every module, in start order; NULL-terminated (src/agent.c). */
 extern const struct agent_module *const agent_modules[];
 
 extern const struct agent_module guard_module;
+extern const struct agent_module policy_module;
+extern const struct agent_module monitors_module;
 extern const struct agent_module visibility_module;
 
 /* "# HELP name help\n# TYPE name type\n": the header of one Prometheus metric family. */

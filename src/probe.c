@@ -296,6 +296,7 @@ static int load_prog(const struct prog_spec *s, struct check *c, struct prog_ids
 	X(P_XDP_GENERIC, "xdp_generic")           \
 	X(P_TC_INGRESS, "tc_ingress")             \
 	X(P_TC_EGRESS, "tc_egress")               \
+	X(P_TCX_INGRESS, "tcx_ingress")           \
 	X(P_CG_CONNECT4, "cgroup_connect4")       \
 	X(P_CG_CONNECT6, "cgroup_connect6")       \
 	X(P_CG_SENDMSG4, "cgroup_sendmsg4")       \
@@ -492,7 +493,7 @@ static void __attribute__((format(printf, 2, 3))) add_note(struct probe *p, cons
 
 struct netns_result {
 	struct check setup;
-	struct check xdp_native, xdp_generic, tc_ingress, tc_egress;
+	struct check xdp_native, xdp_generic, tc_ingress, tc_egress, tcx_ingress;
 };
 
 /* Attaching is what native XDP depends on (the driver), so the mode is read back afterwards. */
@@ -574,6 +575,31 @@ out:
 	close(fd);
 }
 
+/*
+ * tcx (Linux 6.6+): the TC hook as a BPF link, which aegis pins like its other hooks. Its attach
+ * type is defined locally: Debian 12's UAPI headers (6.1) do not have it.
+ */
+static void probe_tcx(int ifindex, struct check *c)
+{
+	const struct prog_spec spec = { .type = BPF_PROG_TYPE_SCHED_CLS, .name = NAME_PREFIX "tcx" };
+	int fd, link;
+
+	check_tried(c, "bpf_prog_load(SCHED_CLS) + bpf_link_create(BPF_TCX_INGRESS) on veth %s in a "
+		    "temporary netns, close", VETH_NAME);
+	fd = load_prog(&spec, c, NULL);
+	if (fd < 0)
+		return;
+	link = bpf_link_create(fd, ifindex, (enum bpf_attach_type)46 /* BPF_TCX_INGRESS */, NULL);
+	if (link < 0)
+		check_fail(c, ST_ATTACH, -errno, errno == EINVAL ? "no tcx links: Linux 6.6 or later "
+			   "has them; policy falls back to a clsact qdisc" : NULL);
+	else
+		check_pass(c);
+	if (link >= 0)
+		close(link);	/* an unpinned link detaches with its last fd */
+	close(fd);
+}
+
 /* One clsact qdisc serves both directions; it is destroyed after both checks. */
 static void probe_tc_both(int ifindex, struct netns_result *r)
 {
@@ -635,6 +661,7 @@ static int netns_child(void *arg, void *result, size_t len)
 	check_init(&r->xdp_generic);
 	check_init(&r->tc_ingress);
 	check_init(&r->tc_egress);
+	check_init(&r->tcx_ingress);
 	ifindex = netns_setup(&r->setup, &nl);
 	if (ifindex > 0) {
 		int err;
@@ -642,6 +669,7 @@ static int netns_child(void *arg, void *result, size_t len)
 		probe_xdp(ifindex, XDP_FLAGS_DRV_MODE, &r->xdp_native);
 		probe_xdp(ifindex, XDP_FLAGS_SKB_MODE, &r->xdp_generic);
 		probe_tc_both(ifindex, r);
+		probe_tcx(ifindex, &r->tcx_ingress);
 		/* The namespace dies with this process; deleting anyway shows rtnetlink deletion works. */
 		err = rtnl_link_del(nl, ifindex);
 		if (err)
@@ -687,11 +715,13 @@ static void probe_netns_finish(struct probe *p)
 		copy_failure(&r.xdp_generic, &r.setup);
 		copy_failure(&r.tc_ingress, &r.setup);
 		copy_failure(&r.tc_egress, &r.setup);
+		copy_failure(&r.tcx_ingress, &r.setup);
 	}
 	p->prog[P_XDP_NATIVE] = r.xdp_native;
 	p->prog[P_XDP_GENERIC] = r.xdp_generic;
 	p->prog[P_TC_INGRESS] = r.tc_ingress;
 	p->prog[P_TC_EGRESS] = r.tc_egress;
+	p->prog[P_TCX_INGRESS] = r.tcx_ingress;
 }
 
 /* ---- cgroup hooks in a temporary cgroup ---------------------------------------------------- */
@@ -1928,15 +1958,21 @@ static void cap_syncookies(const struct probe *p, struct capability *cap)
 
 static void cap_policy(const struct probe *p, struct capability *cap)
 {
-	static const int need[] = { P_TC_INGRESS, P_CG_SKB_EGRESS, P_CG_CONNECT4, P_CG_CONNECT6 };
-	static const int maps[] = { M_LPM_TRIE, M_HASH, M_PERCPU_ARRAY };
+	static const int need[] = { P_CG_SKB_EGRESS, P_CG_CONNECT4, P_CG_CONNECT6 };
+	static const int maps[] = { M_HASH, M_LRU_HASH, M_PERCPU_ARRAY, M_ARRAY, M_RINGBUF };
 	char missing[512];
 
+	if (!p->prog[P_TCX_INGRESS].ok && !p->prog[P_TC_INGRESS].ok)
+		return cap_set(cap, STATE_UNAVAILABLE, "no TC ingress hook: neither tcx (%s) nor clsact (%s)",
+			       err_text(p->prog[P_TCX_INGRESS].err), err_text(p->prog[P_TC_INGRESS].err));
 	if (!progs_ok(p, need, ARRAY_SIZE(need), missing, sizeof(missing)))
 		return cap_set(cap, STATE_UNAVAILABLE, "missing hooks: %s", missing);
 	if (!maps_ok(p, maps, ARRAY_SIZE(maps), missing, sizeof(missing)))
 		return cap_set(cap, STATE_UNAVAILABLE, "missing map types: %s", missing);
-	cap_set(cap, STATE_READY, "TC clsact ingress, cgroup_skb egress, cgroup connect4/6");
+	if (!p->prog[P_TCX_INGRESS].ok)
+		return cap_set(cap, STATE_READY, "TC ingress on clsact qdiscs (no tcx links: %s), cgroup_skb "
+			       "egress, cgroup connect4/6", err_text(p->prog[P_TCX_INGRESS].err));
+	cap_set(cap, STATE_READY, "TC ingress through tcx links, cgroup_skb egress, cgroup connect4/6");
 }
 
 static void cap_egress(const struct probe *p, struct capability *cap)
@@ -1997,8 +2033,8 @@ static void cap_visibility(const struct probe *p, struct capability *cap)
 
 static void cap_monitors(const struct probe *p, struct capability *cap)
 {
-	static const int tps[] = { T_SCHED_SWITCH, T_SCHED_WAKEUP, T_BLOCK_ISSUE, T_BLOCK_COMPLETE,
-				   T_MM_PAGE_ALLOC };
+	/* Run-queue wait comes from sched_info at sched_switch: no wakeup hooks (docs/monitors.md). */
+	static const int tps[] = { T_SCHED_SWITCH, T_BLOCK_ISSUE, T_BLOCK_COMPLETE, T_MM_PAGE_ALLOC };
 	char missing[512];
 	int n = tps_missing(p, tps, ARRAY_SIZE(tps), missing, sizeof(missing));
 
@@ -2009,9 +2045,9 @@ static void cap_monitors(const struct probe *p, struct capability *cap)
 			       "tracepoints missing, those monitors are off: %s", missing);
 	if (!p->prog[P_TP_BTF].ok)
 		return cap_set(cap, STATE_DEGRADED,
-			       "tp_btf unavailable (%s): falls back to tracepoints, fewer fields",
+			       "tp_btf unavailable (%s): falls back to raw_tp, no top tasks by run-queue wait",
 			       err_text(p->prog[P_TP_BTF].err));
-	cap_set(cap, STATE_READY, "tracepoints sched, block, kmem and tp_btf");
+	cap_set(cap, STATE_READY, "tracepoints sched_switch, block, kmem and tp_btf");
 }
 
 static void cap_conntrack(const struct probe *p, struct capability *cap)
@@ -2048,13 +2084,18 @@ static const struct {
 	{ "conntrack", cap_conntrack },
 };
 
-/* Only agent, guard and visibility are configurable so far; the others report enabled=false. */
+/* Only agent, guard, policy, monitors and visibility are configurable so far; the others report enabled=false. */
 static bool cap_enabled(const struct probe *p, const char *name)
 {
 	if (streq(name, "agent"))
 		return true;
 	if (streq(name, "guard"))
 		return p->cfg && p->cfg->guard_enabled;
+	if (streq(name, "policy"))
+		return p->cfg && p->cfg->policy_enabled;
+	if (streq(name, "monitors"))
+		return p->cfg && (p->cfg->mon_enabled[0] || p->cfg->mon_enabled[1] ||
+				  p->cfg->mon_enabled[2] || p->cfg->mon_enabled[3]);
 	if (streq(name, "visibility"))
 		return p->cfg && p->cfg->vis_enabled;
 	return false;

@@ -10,6 +10,10 @@
  * family stays 0. Each header is checked against both the bytes present (data_end) and the
  * length the enclosing IP header claims, so a header that only fits thanks to Ethernet padding
  * is malformed too; the kernel stack would drop such a packet later anyway.
+ *
+ * An skb (TC, cgroup_skb) may carry its payload outside the linear part that data_end bounds:
+ * parse_packet_len() takes the whole packet's length for the IP length checks, while every
+ * header must still be within data_end. For XDP the two are the same.
  */
 #ifndef AEGIS_BPF_PARSE_H
 #define AEGIS_BPF_PARSE_H
@@ -71,7 +75,8 @@ struct parse_result {
 	__u8 reason;			/* enum guard_reason, also the return value */
 	__u8 tcp_flags;			/* TCP: byte 13 of the header (CWR..FIN) */
 	__u16 l3_off;			/* offset of the IP header from data */
-	__u16 __pad2;
+	__u16 l4_off;			/* offset of the L4 header (or a later fragment's payload)
+					 * from data; 0 when the IP header did not parse */
 };
 
 static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end, __u16 *proto)
@@ -119,12 +124,13 @@ static __always_inline int parse_vlans(struct hdr_cursor *nh, void *data_end, __
 }
 
 /*
- * On success the cursor is at the L4 header and *l4_len is what tot_len leaves for it.
+ * On success the cursor is at the L4 header and *l4_len is what tot_len leaves for it. pkt_left:
+ * the packet's bytes from the IP header on, linear or not.
  * XXX: BIG TCP GRO packets (tot_len 0) are malformed here; only generic XDP could see them, and
  * only with gro_max_size raised above 64K.
  */
-static __always_inline int parse_ipv4(struct hdr_cursor *nh, void *data_end,
-				      struct parse_result *res, __u32 *l4_len)
+static __always_inline int parse_ipv4_len(struct hdr_cursor *nh, void *data_end, __u64 pkt_left,
+					  struct parse_result *res, __u32 *l4_len)
 {
 	struct iphdr *iph = nh->pos;
 	__u32 hlen, tot_len;
@@ -144,7 +150,7 @@ static __always_inline int parse_ipv4(struct hdr_cursor *nh, void *data_end,
 		return GUARD_REASON_MALFORMED_IPV4;
 	/* Longer than tot_len is Ethernet padding and fine; shorter is a truncated datagram. */
 	tot_len = bpf_ntohs(iph->tot_len);
-	if (tot_len < hlen || nh->pos + tot_len > data_end)
+	if (tot_len < hlen || tot_len > pkt_left)
 		return GUARD_REASON_MALFORMED_IPV4;
 
 	res->family = PARSE_AF_INET;
@@ -160,6 +166,12 @@ static __always_inline int parse_ipv4(struct hdr_cursor *nh, void *data_end,
 	nh->pos += hlen;
 	*l4_len = tot_len - hlen;
 	return GUARD_REASON_NONE;
+}
+
+static __always_inline int parse_ipv4(struct hdr_cursor *nh, void *data_end,
+				      struct parse_result *res, __u32 *l4_len)
+{
+	return parse_ipv4_len(nh, data_end, data_end - nh->pos, res, l4_len);
 }
 
 static __always_inline bool parse_is_ipv6_ext(__u8 nexthdr)
@@ -265,9 +277,12 @@ static __always_inline int parse_ipv6_ext(struct hdr_cursor *nh, void *data, voi
 	return GUARD_REASON_MALFORMED_IPV6_EXT;
 }
 
-/* payload_len 0 (a jumbogram) leaves no room for L4 and so ends up malformed; see parse_ipv4. */
-static __always_inline int parse_ipv6(struct hdr_cursor *nh, void *data, void *data_end,
-				      struct parse_result *res, __u32 *l4_len)
+/*
+ * payload_len 0 (a jumbogram) leaves no room for L4 and so ends up malformed; see parse_ipv4.
+ * pkt_left as for parse_ipv4_len().
+ */
+static __always_inline int parse_ipv6_len(struct hdr_cursor *nh, void *data, void *data_end,
+					  __u64 pkt_left, struct parse_result *res, __u32 *l4_len)
 {
 	struct ipv6hdr *ip6h = nh->pos;
 	__u32 plen;
@@ -277,7 +292,7 @@ static __always_inline int parse_ipv6(struct hdr_cursor *nh, void *data, void *d
 	if ((*(__u8 *)ip6h >> 4) != 6)
 		return GUARD_REASON_MALFORMED_IPV6;
 	plen = bpf_ntohs(ip6h->payload_len);
-	if ((void *)(ip6h + 1) + plen > data_end)
+	if (sizeof(*ip6h) + plen > pkt_left)
 		return GUARD_REASON_MALFORMED_IPV6;
 
 	res->family = PARSE_AF_INET6;
@@ -290,6 +305,12 @@ static __always_inline int parse_ipv6(struct hdr_cursor *nh, void *data, void *d
 		return GUARD_REASON_NONE;
 	return parse_ipv6_ext(nh, data, data_end, res->l3_off + sizeof(*ip6h), res,
 			      ip6h->nexthdr, l4_len);
+}
+
+static __always_inline int parse_ipv6(struct hdr_cursor *nh, void *data, void *data_end,
+				      struct parse_result *res, __u32 *l4_len)
+{
+	return parse_ipv6_len(nh, data, data_end, data_end - nh->pos, res, l4_len);
 }
 
 /*
@@ -340,8 +361,9 @@ static __always_inline int parse_l4(struct hdr_cursor *nh, void *data_end,
 	return GUARD_REASON_NONE;
 }
 
-/* res must be zeroed by the caller. */
-static __always_inline int parse_packet(void *data, void *data_end, struct parse_result *res)
+/* res must be zeroed by the caller. pkt_len: the whole packet from data on (see the top). */
+static __always_inline int parse_packet_len(void *data, void *data_end, __u64 pkt_len,
+					    struct parse_result *res)
 {
 	struct hdr_cursor nh = { .pos = data };
 	__u32 l4_len = 0;
@@ -358,16 +380,23 @@ static __always_inline int parse_packet(void *data, void *data_end, struct parse
 	res->l3_off = sizeof(struct ethhdr) + res->vlan_depth * sizeof(struct vlan_hdr);
 
 	if (proto == PARSE_ETH_P_IP)
-		r = parse_ipv4(&nh, data_end, res, &l4_len);
+		r = parse_ipv4_len(&nh, data_end, pkt_len - res->l3_off, res, &l4_len);
 	else if (proto == PARSE_ETH_P_IPV6)
-		r = parse_ipv6(&nh, data, data_end, res, &l4_len);
+		r = parse_ipv6_len(&nh, data, data_end, pkt_len - res->l3_off, res, &l4_len);
 	else
 		goto out;
-	if (r == GUARD_REASON_NONE)
+	if (r == GUARD_REASON_NONE) {
+		res->l4_off = (__u16)(nh.pos - data);
 		r = parse_l4(&nh, data_end, res, l4_len);
+	}
 out:
 	res->reason = r;
 	return r;
+}
+
+static __always_inline int parse_packet(void *data, void *data_end, struct parse_result *res)
+{
+	return parse_packet_len(data, data_end, data_end - data, res);
 }
 
 #endif

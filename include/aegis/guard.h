@@ -21,6 +21,8 @@
 #define GUARD_BLOCK_SCOPED_V4_DEFAULT 65536
 #define GUARD_BLOCK_SCOPED_V6_DEFAULT 16384
 #define GUARD_RL_STATE_DEFAULT 65536	/* guard_rl_state: (source, class) buckets, LRU-evicted */
+#define GUARD_TOP_DEFAULT 65536		/* guard_top: sources, LRU-evicted */
+#define GUARD_TOP_EVERY_DEFAULT 32	/* guard.top.sample_every */
 #define GUARD_EVENTS_DEFAULT (1 << 20)	/* guard_events ring buffer bytes (a power of 2, >= 4096) */
 #define GUARD_MAX_VLAN_DEPTH 2
 #define GUARD_MAX_IPV6_EXT 6		/* extension headers walked before giving up (malformed) */
@@ -102,12 +104,20 @@ struct guard_settings {
 	__u32 sample_burst;
 	/*
 	 * GUARD_EMPTY_* bits: the agent's word that these list maps hold no entry at all, so the
-	 * datapath skips their lookups (one LPM call each, ~10 ns on the reference VM). 0, the
+	 * datapath skips their lookups (a prefix-table walk or an LPM call each: ~11 ns for an IPv4
+	 * miss with the allow lists empty, docs/benchmarks.md). 0, the
 	 * default, looks every list up. The agent clears a bit before it writes the list's first
 	 * entry and sets it only after deleting the last one; a bit set over a non-empty list makes
 	 * its entries invisible.
 	 */
 	__u32 empty_lists;
+	/*
+	 * Top talkers: one in top_every packets per CPU (0 = off) is charged, times top_every, to its
+	 * source prefix (rl_prefix_*) in guard_top, by verdict. A sample, not a count: a source must
+	 * send about top_every packets to show up, and its figures are estimates.
+	 */
+	__u32 top_every;
+	__u32 __pad;
 };
 
 #define GUARD_EMPTY_ALLOW_V4 (1U << 0)
@@ -264,6 +274,20 @@ struct guard_rl_limit {
 #define GUARD_RL_STREAK_GAP_NS 1000000000ULL	/* over-limit packets closer than this: one streak */
 #define GUARD_RL_WINDOW_NS 1000000000ULL	/* last_rate_* are measured over windows >= 1 s */
 
+/*
+ * guard_top (LRU_HASH, GUARD_TOP_DEFAULT entries), keyed by struct guard_rl_key with rl_class 0:
+ * sampled per-source traffic by what the guard did with it (see guard_settings.top_every). The
+ * agent reads it every second and turns the differences into rates for `aegis top`.
+ */
+enum guard_top_verdict { GUARD_TOP_PASSED, GUARD_TOP_DROPPED, GUARD_TOP_WOULD_DROP, GUARD_TOP_VERDICTS };
+
+struct guard_top_stats {
+	__u64 packets[GUARD_TOP_VERDICTS];	/* estimates: sampled packets times top_every */
+	__u64 bytes[GUARD_TOP_VERDICTS];
+	__u64 last_ns;				/* CLOCK_MONOTONIC_COARSE of the last sample */
+	__u64 __pad;
+};
+
 /* guard_rl_state key: the source prefix (address masked to prefixlen) and the class. */
 struct guard_rl_key {
 	__u8 family;		/* 2 (AF_INET) or 10 (AF_INET6) */
@@ -367,16 +391,18 @@ struct guard_event {
  */
 struct guard_cpu_state {
 	__u64 countdown;	/* drops left until the next sampled one; 0: sample the next */
+	__u64 top_countdown;	/* packets left until the next top-talkers sample */
 	__u64 tokens;		/* GUARD_RL_SCALE per record */
 	__u64 last_ns;		/* last refill, CLOCK_MONOTONIC_COARSE */
 	__u64 clock_jiffies;	/* the jiffy clock_ns was read in */
 	__u64 clock_ns;		/* CLOCK_MONOTONIC_COARSE */
-	__u64 __pad[3];
+	__u64 __pad[2];
 };
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct guard_iface) == 8, "guard_iface layout");
-_Static_assert(sizeof(struct guard_settings) == 32, "guard_settings layout");
+_Static_assert(sizeof(struct guard_settings) == 40, "guard_settings layout");
+_Static_assert(sizeof(struct guard_top_stats) == 64, "guard_top_stats layout");
 _Static_assert(sizeof(struct guard_counters) == (16 + GUARD_REASON_COUNT) * 8, "guard_counters layout");
 _Static_assert(sizeof(struct guard_lpm_v4) == 8, "guard_lpm_v4 layout");
 _Static_assert(sizeof(struct guard_lpm_v6) == 20, "guard_lpm_v6 layout");

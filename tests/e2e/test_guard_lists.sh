@@ -18,7 +18,14 @@ start_agent || { fail "agent starts" "$(tail -5 "$TMP/agent.log")"; exit 1; }
 
 ping_from() { in_cli ping -c 2 -i 0.1 -W 1 -q -I "$1" "$ADDR_SRV" >/dev/null 2>&1; }
 
+# guard_settings.empty_lists (byte 28): the lists the datapath skips because they hold nothing.
+empty_lists() {
+	bpftool -j map lookup pinned "$PIN_ROOT/guard/maps/guard_settings" key 0 0 0 0 |
+		jq -r '[.value[28:32][] | ltrimstr("0x")] | reverse | join("")' | xargs -I{} printf '%d\n' 0x{}
+}
+check "with every list empty, the datapath skips all six" test "$(empty_lists)" = 63
 check "block a /32 with a TTL and a reason" cli block "$ADDR_CLI/32" --ttl 1h --reason "e2e test"
+check "the IPv4 block list is looked up again" test "$(empty_lists)" = 59
 check_fails "the blocked source is dropped" ping_from "$ADDR_CLI"
 check "another source passes" ping_from "$ADDR_CLI2"
 jcheck "list shows origin, reason, remaining TTL and hits" \
@@ -26,6 +33,7 @@ jcheck "list shows origin, reason, remaining TTL and hits" \
 check "the block is audited" audit_has block ok "$ADDR_CLI/32"
 check "unblock" cli unblock "$ADDR_CLI/32"
 check "the source passes after unblock" ping_from "$ADDR_CLI"
+check "and the empty list is skipped again" test "$(empty_lists)" = 63
 
 # The allow list wins over a wider block.
 check "block the /24" cli block 198.18.0.0/24
@@ -68,6 +76,9 @@ expect_error "::/0 needs --force" "add --force" block ::/0
 ip -n "$NS_SRV" route add default via "$ADDR_CLI2" dev "$IF_SRV"
 expect_error "the default gateway needs --force" "default gateway 198.18.0.3" block 198.18.0.0/16
 ip -n "$NS_SRV" route del default
+out=$(curl -s -w ' %{http_code}' --unix-socket "$SOCK" -X POST http://l/v1/guard/block -d '{"cidr": "192.0.2.9", "tll": "1m"}')
+if echo "$out" | tr '\n' ' ' | grep -q "unknown field 'tll'.* 400 *$"; then pass "an API body with a misspelt field is refused"; else fail "an API body with a misspelt field is refused" "$out"; fi
+jcheck "and nothing was blocked" '[.entries[] | select(.cidr == "192.0.2.9/32")] | length == 0' list --json
 expect_error "unblocking what is not listed says so" "not in the block list" unblock 192.0.2.77
 expect_error "a CIDR and --file together are refused" "one CIDR or --file" block 192.0.2.1 --file /dev/null
 out=$(cli block 198.51.100.7/24 2>&1)
@@ -130,12 +141,16 @@ jcheck "feed entries have origin file" '[.entries[] | select(.origin == "file")]
 check "the import is audited with its counts" bash -c "jq -s -e '[.[] | select(.op == \"block.import\" and .accepted == 4 and .rejected == 2)] | length == 1' '$TMP/audit.jsonl'"
 
 # Persistence: kill -9 keeps the datapath; --cleanup then restart restores from the state dir.
+# A change is on disk before the CLI returns: one made just before kill -9 survives too.
+check "block a prefix just before kill -9" cli block 192.0.2.200/32 --reason "just before"
 stop_agent_kill
 check_fails "blocks hold while the agent is dead" ping_from "$ADDR_CLI2"
 check "cleanup removes the kernel objects" "$AEGIS" agent --cleanup --config "$TMP/agent.yaml"
 check "with nothing in the kernel the source passes" ping_from "$ADDR_CLI2"
 start_agent || fail "agent restarts" "$(tail -5 "$TMP/agent.log")"
 check_fails "a restarted agent restores the blocks from its state directory" ping_from "$ADDR_CLI2"
+jcheck "a block made just before kill -9 is restored" \
+	'[.entries[] | select(.cidr == "192.0.2.200/32" and .reason == "just before")] | length == 1' list --json
 jcheck "restored entries keep their reason and TTL" \
 	"[.entries[] | select(.cidr == \"$ADDR_CLI2/32\" and .reason == \"feed test\" and .ttl_remaining_seconds > 3000)] | length == 1" list --json
 

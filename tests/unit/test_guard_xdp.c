@@ -56,7 +56,7 @@ struct guard {
 	int scoped4, scoped6;
 	/* The source lists, [allow][v6], as the agent opens them (src/guard.c). */
 	struct prefix_table *tables[2][2];
-	int rl_limits, rl_state, events;
+	int rl_limits, rl_state, events, top;
 	int ncpu;
 	struct guard_counters *percpu;
 };
@@ -109,6 +109,7 @@ static bool guard_open_ring(struct guard *g, __u32 ring_size)
 	g->scoped6 = bpf_map__fd(g->skel->maps.guard_block_scoped_v6);
 	g->rl_limits = bpf_map__fd(g->skel->maps.guard_rl_limits);
 	g->rl_state = bpf_map__fd(g->skel->maps.guard_rl_state);
+	g->top = bpf_map__fd(g->skel->maps.guard_top);
 	g->events = bpf_map__fd(g->skel->maps.guard_events);
 	g->settings = bpf_map__fd(g->skel->maps.guard_settings);
 	g->counters = bpf_map__fd(g->skel->maps.guard_counters);
@@ -1716,6 +1717,78 @@ TEST(guard_xdp_rate_limit_lists)
 	expect_rl(&e, frag.len, 3, 1, false);
 	e.fragments = 3;
 	run_k(&g, "later udp fragments: udp bucket", &frag, IFINDEX, 3, SLOT, &e, XDP_DROP);
+out:
+	guard_close(&g);
+}
+
+/* guard_top's entry for a source: zeroes when there is none. */
+static void top_entry(struct guard *g, int family, unsigned plen, const char *addr,
+		      struct guard_top_stats *st)
+{
+	struct guard_rl_key k;
+
+	rl_key(&k, family, 0, plen, addr);
+	if (bpf_map_lookup_elem(g->top, &k, st))
+		memset(st, 0, sizeof(*st));
+}
+
+/*
+ * Top talkers: one packet in top_every is charged top_every times to its source's entry, under
+ * the verdict the packet got. Runs are multiples of top_every so that each CPU's countdown ends
+ * where it began. Malformed packets are not charged.
+ */
+TEST(guard_xdp_top_sampling)
+{
+	static const struct fx_rule block = BLOCK("192.0.2.66/32");
+	struct guard_settings set = { .malformed_action = GUARD_ACTION_PASS,
+				      .later_fragment_action = GUARD_ACTION_PASS, .top_every = 4 };
+	struct guard_top_stats st;
+	struct pkt pa, pb, p6, bad;
+	__u32 retval;
+	struct guard g;
+
+	build_packet(&pa, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	build_packet(&pb, &(struct build){ LAYERS(ETH, IP4("192.0.2.66", D4), UDP) });
+	build_packet(&p6, &(struct build){ LAYERS(ETH, IP6(S6, D6), UDP, PAY(18)) });
+	bad = pa;
+	bad.len = 14 + 10;	/* an IPv4 header cut short */
+	if (!rl_open(&g, false))
+		return;
+	if (!guard_set_settings(&g, &set) || !add_rule(&g, "top", &block))
+		goto out;
+	if (!ASSERT_OK(guard_run_on(&g, pa.buf, pa.len, IFINDEX, 8, &retval), "passed source x8") ||
+	    !ASSERT_OK(guard_run_on(&g, pb.buf, pb.len, IFINDEX, 12, &retval), "blocked source x12") ||
+	    !ASSERT_OK(guard_run_on(&g, p6.buf, p6.len, IFINDEX, 4, &retval), "IPv6 source x4") ||
+	    !ASSERT_OK(guard_run_on(&g, bad.buf, bad.len, IFINDEX, 3, &retval), "malformed x3"))
+		goto out;
+	top_entry(&g, AF_INET, 32, S4, &st);
+	ASSERT_EQ(st.packets[GUARD_TOP_PASSED], 8, "passed source: 8 packets passed");
+	ASSERT_EQ(st.bytes[GUARD_TOP_PASSED], 8 * pa.len, "passed source: its bytes");
+	ASSERT_EQ(st.packets[GUARD_TOP_DROPPED], 0, "passed source: none dropped");
+	ASSERT_NEQ(st.last_ns, 0, "passed source: last seen");
+	top_entry(&g, AF_INET, 32, "192.0.2.66", &st);
+	ASSERT_EQ(st.packets[GUARD_TOP_DROPPED], 12, "blocked source: 12 dropped");
+	ASSERT_EQ(st.packets[GUARD_TOP_PASSED], 0, "blocked source: none passed");
+	top_entry(&g, AF_INET6, 64, "2001:db8::", &st);
+	ASSERT_EQ(st.packets[GUARD_TOP_PASSED], 4, "IPv6 source: counted under its /64");
+	/* The malformed run charged nothing: the next 4 of S4 land exactly 4 more. */
+	if (!ASSERT_OK(guard_run_on(&g, pa.buf, pa.len, IFINDEX, 4, &retval), "passed source x4"))
+		goto out;
+	top_entry(&g, AF_INET, 32, S4, &st);
+	ASSERT_EQ(st.packets[GUARD_TOP_PASSED], 12, "malformed packets moved no countdown");
+	/* Observe mode: a listed source's packets are would-drops. */
+	if (!guard_set_iface(&g, GUARD_MODE_OBSERVE_V) ||
+	    !ASSERT_OK(guard_run_on(&g, pb.buf, pb.len, IFINDEX, 8, &retval), "observe x8"))
+		goto out;
+	top_entry(&g, AF_INET, 32, "192.0.2.66", &st);
+	ASSERT_EQ(st.packets[GUARD_TOP_WOULD_DROP], 8, "observe: 8 would-drops");
+	/* top_every 0: nothing more is charged. */
+	set.top_every = 0;
+	if (!guard_set_settings(&g, &set) ||
+	    !ASSERT_OK(guard_run_on(&g, pa.buf, pa.len, IFINDEX, 8, &retval), "off x8"))
+		goto out;
+	top_entry(&g, AF_INET, 32, S4, &st);
+	ASSERT_EQ(st.packets[GUARD_TOP_PASSED], 12, "sampling off: no charge");
 out:
 	guard_close(&g);
 }

@@ -4,18 +4,22 @@
  * attached and pinned and really runs (getppid() calls and a connect() counted, a connect to
  * port 9 refused); closing every fd leaves the hooks running from their pins; a second setup
  * adopts them (same link ids); a new build of the object takes over every hook; detaching stops
- * them and removes the pins.
+ * them and removes the pins. tcx the same way, on interfaces of a network namespace of the
+ * test's own, and a link left on a deleted interface is made again.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +27,7 @@
 #include "config.h"
 #include "hooks.h"
 #include "mounts.h"
+#include "netns.h"
 #include "test.h"
 
 enum { HIT_TRACEPOINT, HIT_RAW_TP, HIT_TP_BTF, HIT_CONNECT4, HIT_COUNT };
@@ -231,4 +236,136 @@ TEST(hooks_errors_name_the_hook)
 out:
 	bpfobj_close(&o);
 	fx_cleanup(&f);
+}
+
+/* ---- tcx ------------------------------------------------------------------------------- */
+
+#define HIT_TC 4	/* hooks_fixture.bpf.c */
+
+static const char *const tcx_programs[] = { "tc_count", NULL };
+static const struct bpfobj_desc tcx_v1 = {
+	.name = "hooks", .file = "hooks_fixture.bpf.o", .programs = tcx_programs, .maps = fx_maps,
+};
+static const struct bpfobj_desc tcx_v2 = {
+	.name = "hooks", .file = "hooks_fixture_v2.bpf.o", .programs = tcx_programs, .maps = fx_maps,
+};
+
+static uint64_t tc_hits(const struct bpfobj *o)
+{
+	uint32_t k = HIT_TC;
+	uint64_t v = UINT64_MAX;
+
+	bpf_map_lookup_elem(bpfobj_map_fd(o, "hook_hits"), &k, &v);
+	return v;
+}
+
+/*
+ * Three UDP datagrams over lo to a socket of ours (no ICMP error comes back), each passing lo's
+ * ingress once; received before returning, so the hook has run for all of them.
+ */
+static void send3(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 1 };
+	socklen_t alen = sizeof(a);
+	int r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	char buf[4];
+
+	if (r < 0 || s < 0 || bind(r, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(r, (struct sockaddr *)&a, &alen) ||
+	    setsockopt(r, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		goto out;
+	for (int i = 0; i < 3; i++)
+		sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(a));
+	for (int i = 0; i < 3; i++)
+		if (recv(r, buf, sizeof(buf), 0) < 0)
+			break;
+out:
+	if (r >= 0)
+		close(r);
+	if (s >= 0)
+		close(s);
+}
+
+static bool tcx_counts(const struct bpfobj *o, uint64_t unit, const char *what)
+{
+	uint64_t before = tc_hits(o);
+
+	send3();
+	return ASSERT_EQ(tc_hits(o) - before, 3 * unit, what);
+}
+
+TEST(hooks_tcx_attach_adopt_replace_detach)
+{
+	struct hook h = { HOOK_TCX, "tc_count", "lo", HOOK_TCX_INGRESS, "tcx_lo" };
+	struct hook hv = { HOOK_TCX, "tc_count", NULL, HOOK_TCX_INGRESS, "tcx_veth" };
+	struct hook_link l = HOOK_LINK_NONE, lv = HOOK_LINK_NONE;
+	struct bpfobj o = {}, o2 = {};
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), nl = -1;
+	char pin[PATH_MAX], veth[IF_NAMESIZE], peer[IF_NAMESIZE];
+	uint32_t id, vid;
+	struct fx f;
+	struct stat st;
+
+	if (!ASSERT_TRUE(home >= 0, "own netns") || !fx_init(&f))
+		goto out_home;
+	/* A namespace of our own: its interfaces and their hooks go with it. */
+	if (!ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0, "unshare(CLONE_NEWNET)"))
+		goto out;
+	nl = rtnl_open();
+	if (!ASSERT_TRUE(nl >= 0, "rtnetlink") || !ASSERT_OK(rtnl_link_set_up(nl, 1, 1), "lo up"))
+		goto back;
+	if (!ASSERT_OK(bpfobj_setup(&o, &tcx_v1, &f.cfg), "setup") ||
+	    !ASSERT_OK(hook_attach(&o, &h, &l), "tcx attach"))
+		goto back;
+	id = l.id;
+	ASSERT_NEQ(id, 0, "link id");
+	tcx_counts(&o, 1, "attached: lo ingress counts");
+	hook_release(&l);
+	bpfobj_close(&o);
+	if (!ASSERT_OK(bpfobj_setup(&o, &tcx_v1, &f.cfg), "setup again") ||
+	    !ASSERT_OK(hook_attach(&o, &h, &l), "adopt"))
+		goto back;
+	ASSERT_EQ(l.id, id, "adopted: the same link");
+	tcx_counts(&o, 1, "from the pin");
+	hook_release(&l);
+	bpfobj_close(&o);
+	if (!ASSERT_OK(bpfobj_setup(&o2, &tcx_v2, &f.cfg), "new build") ||
+	    !ASSERT_OK(hook_attach(&o2, &h, &l), "replace"))
+		goto back;
+	ASSERT_EQ(l.id, id, "a tcx link is updated in place");
+	tcx_counts(&o2, 1ULL << 32, "the new build counts");
+	ASSERT_OK(hook_detach(&o2, &h, &l, &actor_agent), "detach");
+	bpfobj_link_pin_path(&o2, h.link, pin, sizeof(pin));
+	ASSERT_TRUE(stat(pin, &st) && errno == ENOENT, "detach removes the pin");
+	tcx_counts(&o2, 0, "detached: nothing counts");
+
+	/* A link pinned on an interface that was deleted and made again is replaced. */
+	snprintf(veth, sizeof(veth), "agu%d", getpid() % 100000);
+	snprintf(peer, sizeof(peer), "agv%d", getpid() % 100000);
+	hv.target = veth;
+	if (!ASSERT_OK(rtnl_veth_add(nl, veth, peer), "veth") ||
+	    !ASSERT_OK(hook_attach(&o2, &hv, &lv), "tcx on the veth"))
+		goto back;
+	vid = lv.id;
+	hook_release(&lv);
+	ASSERT_OK(rtnl_link_del(nl, link_ifindex(veth)), "delete the veth");
+	ASSERT_OK(rtnl_veth_add(nl, veth, peer), "veth again");
+	if (ASSERT_OK(hook_attach(&o2, &hv, &lv), "attach again"))
+		ASSERT_NEQ(lv.id, vid, "a new link, not the defunct one");
+	ASSERT_EQ(hook_attach(&o2, &(struct hook){ HOOK_TCX, "tc_count", "nosuch0", HOOK_TCX_INGRESS, "x" }, &l),
+		  -ENODEV, "an unknown interface is refused");
+back:
+	hook_release(&l);
+	hook_release(&lv);
+	if (nl >= 0)
+		close(nl);
+	ASSERT_OK(setns(home, CLONE_NEWNET) ? -errno : 0, "back to the test's netns");
+out:
+	bpfobj_close(&o);
+	bpfobj_close(&o2);
+	fx_cleanup(&f);
+out_home:
+	if (home >= 0)
+		close(home);
 }

@@ -65,7 +65,7 @@ TEST(probe_program_types_available)
 		"tc_egress",	   "cgroup_connect4",	 "cgroup_connect6",
 		"cgroup_sendmsg4", "cgroup_skb_ingress", "cgroup_skb_egress",
 		"sock_ops",	   "tracepoint",	 "raw_tp",
-		"tp_btf",
+		"tp_btf",	   "tcx_ingress",
 	};
 	json_t *r = report();
 
@@ -302,7 +302,8 @@ static void snap_progs(struct snapshot *s)
 	}
 }
 
-static void snap_dir(const char *path, char *buf, size_t len)
+/* The entries of a directory whose names start with prefix ("" for all). */
+static void snap_dir(const char *path, const char *prefix, char *buf, size_t len)
 {
 	DIR *d = opendir(path);
 	struct dirent *e;
@@ -311,8 +312,8 @@ static void snap_dir(const char *path, char *buf, size_t len)
 	if (!d)
 		return;
 	while ((e = readdir(d)))
-		if (e->d_type == DT_DIR || e->d_type == DT_REG || e->d_type == DT_LNK ||
-		    e->d_type == DT_UNKNOWN)
+		if ((e->d_type == DT_DIR || e->d_type == DT_REG || e->d_type == DT_LNK ||
+		     e->d_type == DT_UNKNOWN) && !strncmp(e->d_name, prefix, strlen(prefix)))
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s\n", e->d_name);
 	closedir(d);
 }
@@ -323,7 +324,8 @@ static void snap_links(char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (i = ifs; i && i->if_index; i++)
-		snprintf(buf + strlen(buf), len - strlen(buf), "%u:%s\n", i->if_index, i->if_name);
+		if (!strncmp(i->if_name, "aegisp", 6))
+			snprintf(buf + strlen(buf), len - strlen(buf), "%u:%s\n", i->if_index, i->if_name);
 	if (ifs)
 		if_freenameindex(ifs);
 }
@@ -343,18 +345,26 @@ static void snap_mounts(char *buf, size_t len)
 	fclose(f);
 }
 
+/*
+ * What the probe makes: programs and maps named aegisp_*, veths aegisp0/1, cgroups
+ * aegis-probe.*, mounts; and this process's fds. Only those names, so that other tests and
+ * agents running on the host at the same time do not count.
+ */
 static void snapshot(struct snapshot *s)
 {
 	char cg[256];
 
 	snap_progs(s);
 	if (cgroup2_find(cg, sizeof(cg)) == 0)
-		snap_dir(cg, s->cgroups, sizeof(s->cgroups));
+		snap_dir(cg, "aegis-probe", s->cgroups, sizeof(s->cgroups));
 	snap_links(s->links, sizeof(s->links));
-	snap_dir("/run/netns", s->netns, sizeof(s->netns));
+	snap_dir("/run/netns", "aegis-probe", s->netns, sizeof(s->netns));
 	snap_mounts(s->mounts, sizeof(s->mounts));
-	snap_dir("/proc/self/fd", s->fds, sizeof(s->fds));
+	snap_dir("/proc/self/fd", "", s->fds, sizeof(s->fds));
 }
+
+/* Programs of `after` that `before` did not have: 0 once the kernel has freed the probe's. */
+static int new_progs(const struct snapshot *before, const struct snapshot *after);
 
 static bool has_id(const struct snapshot *s, __u32 id)
 {
@@ -362,6 +372,15 @@ static bool has_id(const struct snapshot *s, __u32 id)
 		if (s->progs[i] == id)
 			return true;
 	return false;
+}
+
+static int new_progs(const struct snapshot *before, const struct snapshot *after)
+{
+	int n = 0;
+
+	for (int i = 0; i < after->n_progs; i++)
+		n += !has_id(before, after->progs[i]);
+	return n;
 }
 
 TEST(probe_leaves_nothing_behind)
@@ -377,7 +396,16 @@ TEST(probe_leaves_nothing_behind)
 	r = probe_run(NULL, &code);
 	if (!ASSERT_TRUE(r, "probe_run"))
 		goto out;
-	snapshot(after);
+	/*
+	 * A detached TC filter's program is freed after an RCU grace period and a netns's after
+	 * its asynchronous teardown: give the kernel a moment, as long as it needs up to 5 s.
+	 */
+	for (int tries = 0; tries < 50; tries++) {
+		snapshot(after);
+		if (!new_progs(before, after))
+			break;
+		usleep(100000);
+	}
 	for (int i = 0; i < after->n_progs; i++)
 		if (!ASSERT_TRUE(has_id(before, after->progs[i]), "no program of the probe left "
 								  "loaded"))
