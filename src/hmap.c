@@ -124,3 +124,20 @@ void hmap_free(struct hmap *m)
 	m->slots = NULL;
 	m->cap = m->count = 0;
 }
+
+int vec_reserve(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 256;
+	void *n;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	n = realloc(*arr, ncap * elem);
+	if (!n)
+		return -ENOMEM;
+	*arr = n;
+	*cap = ncap;
+	return 0;
+}

@@ -38,4 +38,10 @@ void *hmap_next(const struct hmap *m, size_t *iter);
 /* Frees the slots (not the items). */
 void hmap_free(struct hmap *m);
 
+/*
+ * Grows the array *arr of elem-sized items (capacity *cap) to hold need items, doubling from 256:
+ * 0, or -ENOMEM with *arr as it was.
+ */
+int vec_reserve(void **arr, size_t *cap, size_t need, size_t elem);
+
 #endif

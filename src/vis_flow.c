@@ -75,16 +75,9 @@ void vis_flows_free(struct vis_flows *t)
 static void mark(struct vis_flows *t, struct vis_flowrec *f, uint8_t bit)
 {
 	if (!f->frame_bits) {
-		if (t->n_frame == t->cap_frame) {
-			size_t ncap = t->cap_frame ? t->cap_frame * 2 : 256;
-			struct vis_flowrec **nf = realloc(t->frame, ncap * sizeof(*nf));
-
-			if (!nf) {
-				log_once(LOG_LVL_WARN, "vis-flow-frame-oom", "visibility: out of memory for the frame");
-				return;
-			}
-			t->frame = nf;
-			t->cap_frame = ncap;
+		if (vec_reserve((void **)&t->frame, &t->cap_frame, t->n_frame + 1, sizeof(*t->frame))) {
+			log_once(LOG_LVL_WARN, "vis-flow-frame-oom", "visibility: out of memory for the frame");
+			return;
 		}
 		t->frame[t->n_frame++] = f;
 	}
@@ -166,15 +159,8 @@ struct pending {
 
 static void pending_add(struct pending *p, const void *key)
 {
-	if (p->n == p->cap) {
-		size_t ncap = p->cap ? p->cap * 2 : 256;
-		void *nk = realloc(p->keys, ncap * p->size);
-
-		if (!nk)
-			return;	/* stays in the map: removed at a later refresh */
-		p->keys = nk;
-		p->cap = ncap;
-	}
+	if (vec_reserve(&p->keys, &p->cap, p->n + 1, p->size))
+		return;	/* stays in the map: removed at a later refresh */
 	memcpy((char *)p->keys + p->n++ * p->size, key, p->size);
 }
 

@@ -304,16 +304,9 @@ struct vis_process *vis_procs_running(const struct vis_procs *t, uint32_t tgid)
 static void mark(struct vis_procs *t, struct vis_process *p, uint8_t bit)
 {
 	if (!p->frame_bits) {
-		if (t->n_frame == t->cap_frame) {
-			size_t ncap = t->cap_frame ? t->cap_frame * 2 : 256;
-			struct vis_process **nf = realloc(t->frame, ncap * sizeof(*nf));
-
-			if (!nf) {
-				log_once(LOG_LVL_WARN, "vis-frame-oom", "visibility: out of memory for the frame");
-				return;
-			}
-			t->frame = nf;
-			t->cap_frame = ncap;
+		if (vec_reserve((void **)&t->frame, &t->cap_frame, t->n_frame + 1, sizeof(*t->frame))) {
+			log_once(LOG_LVL_WARN, "vis-frame-oom", "visibility: out of memory for the frame");
+			return;
 		}
 		t->frame[t->n_frame++] = p;
 	}
@@ -737,15 +730,9 @@ static int proc_pids(uint32_t **out, size_t *n)
 
 		if (parse_u64(de->d_name, &pid) || !pid || pid > UINT32_MAX)
 			continue;
-		if (*n == cap) {
-			uint32_t *nv = realloc(*out, (cap ? cap * 2 : 1024) * sizeof(*nv));
-
-			if (!nv) {
-				closedir(d);
-				return -ENOMEM;
-			}
-			*out = nv;
-			cap = cap ? cap * 2 : 1024;
+		if (vec_reserve((void **)out, &cap, *n + 1, sizeof(**out))) {
+			closedir(d);
+			return -ENOMEM;
 		}
 		(*out)[(*n)++] = (uint32_t)pid;
 	}

@@ -125,6 +125,22 @@ ${1:-}
 YAML
 }
 
+# write_config_noguard [EXTRA-YAML]: as write_config, with the guard off (no veth needed).
+write_config_noguard() {
+	cat >"$TMP/agent.yaml" <<YAML
+agent:
+  socket: $SOCK
+  state_dir: $TMP/state
+  audit_log: $TMP/audit.jsonl
+  log_level: ${LOG_LEVEL:-info}
+bpf:
+  pin_root: $PIN_ROOT
+guard:
+  enabled: false
+${1:-}
+YAML
+}
+
 cli() { "$AEGIS" --socket "$SOCK" "$@"; }
 
 # start_agent [ARGS]: the agent runs in the server namespace (nsenter keeps the host's mounts,

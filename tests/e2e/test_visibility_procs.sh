@@ -10,19 +10,9 @@ source "$(dirname "$0")/lib.sh"
 require_root
 
 ip netns add "$NS_SRV"	# the agent's home (start_agent); no traffic here
-cat >"$TMP/agent.yaml" <<YAML
-agent:
-  socket: $SOCK
-  state_dir: $TMP/state
-  audit_log: $TMP/audit.jsonl
-bpf:
-  pin_root: $PIN_ROOT
-guard:
-  enabled: false
-visibility:
+write_config_noguard "visibility:
   enabled: true
-  frame_interval: 1s
-YAML
+  frame_interval: 1s"
 if ! start_agent; then
 	fail "agent starts with visibility" "$(tail -5 "$TMP/agent.log" | tr '\n' ' ')"
 	exit 1

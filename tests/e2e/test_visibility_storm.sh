@@ -9,23 +9,13 @@ source "$(dirname "$0")/lib.sh"
 require_root
 
 ip netns add "$NS_SRV"	# the agent's home (start_agent); no traffic here
-cat >"$TMP/agent.yaml" <<YAML
-agent:
-  socket: $SOCK
-  state_dir: $TMP/state
-  audit_log: $TMP/audit.jsonl
-bpf:
-  pin_root: $PIN_ROOT
-guard:
-  enabled: false
-visibility:
+write_config_noguard "visibility:
   enabled: true
   frame_interval: 1s
   ring_buffer_kb: 64
   capacity:
     flows: 1024
-    sockets: 1024
-YAML
+    sockets: 1024"
 if ! start_agent; then
 	fail "agent starts with visibility" "$(tail -5 "$TMP/agent.log" | tr '\n' ' ')"
 	exit 1
