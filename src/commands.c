@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "cmd_visibility.h"
 #include "probe.h"
 #include "util.h"
 
@@ -104,6 +105,7 @@ int cmd_status(int argc, char **argv)
 		printf("\n");
 		probe_print_capabilities(stdout, json_object_get(st, "capabilities"));
 		print_guard_ifaces(json_object_get(st, "guard"));
+		print_visibility_status(json_object_get(st, "visibility"));
 	}
 	json_decref(st);
 	return 0;

@@ -125,6 +125,22 @@ ${1:-}
 YAML
 }
 
+# write_config_noguard [EXTRA-YAML]: as write_config, with the guard off (no veth needed).
+write_config_noguard() {
+	cat >"$TMP/agent.yaml" <<YAML
+agent:
+  socket: $SOCK
+  state_dir: $TMP/state
+  audit_log: $TMP/audit.jsonl
+  log_level: ${LOG_LEVEL:-info}
+bpf:
+  pin_root: $PIN_ROOT
+guard:
+  enabled: false
+${1:-}
+YAML
+}
+
 cli() { "$AEGIS" --socket "$SOCK" "$@"; }
 
 # start_agent [ARGS]: the agent runs in the server namespace (nsenter keeps the host's mounts,
@@ -205,4 +221,23 @@ jcheck() {
 	else
 		fail "$name" "$filter on: $(echo "$out" | head -c 400 | tr '\n' ' ')"
 	fi
+}
+
+# check_metrics NAME FILE: FILE is well-formed Prometheus text: one HELP and TYPE per family,
+# before its samples, and no family twice.
+check_metrics() {
+	check "$1" python3 - "$2" <<'PY'
+import re, sys
+seen, current = set(), None
+for line in open(sys.argv[1]):
+    if line.startswith("# HELP "):
+        current = line.split()[2]
+        assert current not in seen, "family twice: " + current
+        seen.add(current)
+    elif line.startswith("# TYPE "):
+        assert line.split()[2] == current, line
+    elif line.strip():
+        name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+        assert name == current or name.rsplit("_", 1)[0] == current, "sample outside its family: " + line
+PY
 }
