@@ -53,12 +53,27 @@ check_fails() {
 	fi
 }
 
+# on_cleanup CMD: run at exit, last registered first (what was made last is undone first: a
+# process is killed before the cgroup it runs in is removed).
 on_cleanup() { CLEANUP_HOOKS+=("$*"); }
+
+# cgroup_remove DIR...: kills what still runs in each cgroup (and below) and removes it, deepest
+# first, waiting up to 2 s for the kernel to let go of exiting tasks.
+cgroup_remove() {
+	local d sub
+	for d in "$@"; do
+		[ -d "$d" ] || continue
+		for sub in $(find "$d" -mindepth 1 -type d | sort -r); do cgroup_remove "$sub"; done
+		[ -e "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null
+		for _ in $(seq 20); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+	done
+}
 
 cleanup() {
 	local rc=$?
 	set +e
-	for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" >/dev/null 2>&1; done
+	local i
+	for ((i = ${#CLEANUP_HOOKS[@]} - 1; i >= 0; i--)); do eval "${CLEANUP_HOOKS[i]}" >/dev/null 2>&1; done
 	stop_agent_kill
 	if [ -d "$PIN_ROOT" ]; then
 		"$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null 2>&1

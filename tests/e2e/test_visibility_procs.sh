@@ -73,7 +73,7 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CID=$(printf '%064x' "$ID")
 CG="$CG2/aegis-test-$ID/docker-$CID.scope"
 if mkdir -p "$CG"; then
-	on_cleanup "rmdir '$CG' '$CG2/aegis-test-$ID'"
+	on_cleanup "cgroup_remove '$CG2/aegis-test-$ID'"
 	sh -c 'echo $$ > "$1/cgroup.procs" && exec sh -c "echo \$\$ > $2/pcg; exit 0"' _ "$CG" "$TMP"
 	jcheck "container: the cgroup path and the container id of a process in it" \
 		"[.processes[] | select(.state == \"exited\")][0] | .cgroup == \"/aegis-test-$ID/docker-$CID.scope\" and .container_id == \"$CID\"" \
