@@ -1036,7 +1036,7 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->log_level = LOG_LVL_INFO;
 	c->on_exit = EXIT_KEEP;
 	c->pin_root = strdup(DEFAULT_PIN_ROOT);
-	c->bpf_stats = true;
+	c->bpf_stats = false;	/* two clock reads per run of every BPF program on the host */
 	c->max_insns = MAX_INSNS_LIMIT;
 	c->guard_enabled = true;
 	c->guard_ifaces = calloc(2, sizeof(*c->guard_ifaces));

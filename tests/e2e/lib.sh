@@ -122,7 +122,7 @@ setup_netns() {
 }
 
 # write_config [EXTRA-YAML]: a configuration that keeps everything of this test in $TMP and
-# $PIN_ROOT and guards $IF_SRV.
+# $PIN_ROOT and guards $IF_SRV. BPF_STATS=true turns on the kernel's run-time statistics.
 write_config() {
 	local file=${CONFIG:-$TMP/agent.yaml}
 	cat >"$file" <<YAML
@@ -133,6 +133,7 @@ agent:
   log_level: ${LOG_LEVEL:-info}
 bpf:
   pin_root: $PIN_ROOT
+  stats: ${BPF_STATS:-false}
 guard:
   interfaces: [$IF_SRV]
   mode: ${GUARD_MODE:-observe}

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 setup_netns || { fail "setup" "cannot create namespaces"; exit 1; }
-write_config
+BPF_STATS=true write_config
 # Exact counts: no IPv6 chatter (MLD reports, router solicitations) from the client.
 in_cli sysctl -qw "net.ipv6.conf.$IF_CLI.disable_ipv6=1"
 
