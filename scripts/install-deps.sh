@@ -7,7 +7,7 @@ set -eu
 BUILD_PKGS="make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
 libyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libcap-dev libpcap-dev"
 RUN_PKGS="iproute2 util-linux procps"
-TEST_PKGS="jq tcpdump xdp-tools nftables iputils-ping netcat-openbsd python3 ncat iperf3 fio"
+TEST_PKGS="jq tcpdump xdp-tools nftables iputils-ping netcat-openbsd python3 ncat iperf3 fio curl"
 
 want="$BUILD_PKGS $RUN_PKGS"
 case "${1:-}" in

@@ -41,6 +41,7 @@ const struct agent_module *const agent_modules[] = {
 	&guard_module,
 	&policy_module,
 	&monitors_module,
+	&visibility_module,
 	NULL,
 };
 

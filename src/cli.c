@@ -67,7 +67,8 @@ static const struct command commands[] = {
 	  "would-drop (observe mode), non-IP, malformed, fragments, list hits, and drops by reason." },
 	{ "events", cmd_events, "events [--follow] [--json] [--type T,...] [--tail N]",
 	  "The agent's event stream: audit records (type audit: every load, attach, list change,\n"
-	  "reload and refusal) and, as the datapath grows them, drop samples and auto-blocks.\n"
+	  "reload and refusal), drop samples and auto-blocks, and with visibility the process\n"
+	  "events (exec, fork, exit), flow events (flow: new and closed) and frames (frame).\n"
 	  "  --follow, -f    keep reading as events arrive (long polling; no busy loop)\n"
 	  "  --json          one JSON object per line\n"
 	  "  --type T,...    only these types\n"
@@ -119,6 +120,22 @@ static const struct command commands[] = {
 	  "  --json          one JSON object per report\n"
 	  "  enable|disable NAME  attach or detach a monitor's programs now (audited); lasts until the\n"
 	  "                  next reload or restart, which apply monitors.NAME.enabled" },
+	{ "ps", cmd_ps, "ps [--tree] [--all] [--json] [--pid N]",
+	  "The processes host visibility tracks (visibility.enabled): pid, parent, user, state, start,\n"
+	  "exec_id and command line. An exec_id names one program run on this host, unique across\n"
+	  "reboots and pid reuse; its parent's exec_id makes the ancestry a chain of exec_ids.\n"
+	  "  --tree          children under their parent (by exec_id), like ps --forest\n"
+	  "  --all           also the processes that exited or exec'd in the last\n"
+	  "                  visibility.exited_retention, with their exit code or signal\n"
+	  "  --pid N         every process pid N was in that time, with its ancestry\n"
+	  "  --json          the records as the API gives them (docs/visibility.md)" },
+	{ "flows", cmd_flows, "flows [--json] [--pid N] [--exec-id ID]",
+	  "Every TCP and UDP flow (IPv4 and IPv6) with its direction, state, bytes and packets each\n"
+	  "way and the process that owns it, kept after the process exits; closed flows stay for\n"
+	  "visibility.flow_retention.\n"
+	  "  --pid N         flows owned by process N (any program it ran)\n"
+	  "  --exec-id ID    flows owned by that one program run\n"
+	  "  --json          the records as the API gives them (docs/visibility.md)" },
 };
 
 static const char *global_options =

@@ -28,6 +28,8 @@ int cmd_capture(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_flows(int argc, char **argv);
 
 struct command {
 	const char *name;

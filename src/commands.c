@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "cmd_visibility.h"
 #include "probe.h"
 #include "util.h"
 
@@ -78,6 +79,42 @@ static void print_guard_ifaces(json_t *guard)
 	}
 }
 
+/* One line: the policy generation in force, or why there is none. */
+static void print_policy_status(json_t *p)
+{
+	json_t *g = json_object_get(p, "in_force");
+
+	if (!json_is_true(json_object_get(p, "running")))
+		printf("\npolicy: not running\n");
+	else if (!json_is_object(g))
+		printf("\npolicy: no policy in force (aegis policy apply FILE)\n");
+	else
+		printf("\npolicy: generation %lld (sha256 %.12s), %lld policies, %lld rules, applied %s by %s%s\n",
+		       jint(g, "generation"), jstr(g, "hash"), jint(g, "policies"), jint(g, "rules"),
+		       jstr(g, "applied_at"), jstr(json_object_get(g, "actor"), "comm"),
+		       json_is_true(json_object_get(p, "dry_run")) ? "; dry run: every policy observes" : "");
+}
+
+/* One line: which monitors are on, and how they attach. */
+static void print_monitors_status(json_t *m)
+{
+	json_t *v;
+	const char *name;
+	bool any = false;
+
+	if (!json_is_true(json_object_get(m, "running"))) {
+		printf("monitors: not running\n");
+		return;
+	}
+	printf("monitors (%s):", jstr(m, "attach"));
+	json_object_foreach(json_object_get(m, "monitors"), name, v)
+		if (json_is_true(json_object_get(v, "enabled"))) {
+			printf(" %s", name);
+			any = true;
+		}
+	printf("%s\n", any ? " on (aegis monitor NAME)" : " all off");
+}
+
 int cmd_status(int argc, char **argv)
 {
 	json_t *st;
@@ -104,6 +141,9 @@ int cmd_status(int argc, char **argv)
 		printf("\n");
 		probe_print_capabilities(stdout, json_object_get(st, "capabilities"));
 		print_guard_ifaces(json_object_get(st, "guard"));
+		print_policy_status(json_object_get(st, "policy"));
+		print_monitors_status(json_object_get(st, "monitors"));
+		print_visibility_status(json_object_get(st, "visibility"));
 	}
 	json_decref(st);
 	return 0;

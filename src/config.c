@@ -65,6 +65,20 @@ static const char *const mon_attach_names[] = {
 	NULL,
 };
 
+static const char *const vis_tracing_names[] = {
+	[VIS_TRACING_AUTO] = "auto",
+	[VIS_TRACING_TP_BTF] = "tp_btf",
+	[VIS_TRACING_RAW_TP] = "raw_tp",
+	NULL,
+};
+
+static const char *const vis_flow_events_names[] = {
+	[VIS_FLOW_EVENTS_CLOSED] = "closed",
+	[VIS_FLOW_EVENTS_ALL] = "all",
+	[VIS_FLOW_EVENTS_NONE] = "none",
+	NULL,
+};
+
 static const char *const exit_action_names[] = {
 	[EXIT_KEEP] = "keep",
 	[EXIT_DETACH] = "detach",
@@ -78,6 +92,8 @@ _Static_assert(sizeof(enum exit_action) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum policy_tc_attach) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum mon_attach_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(((struct aegis_config *)0)->mon_enabled) == MON_COUNT * sizeof(bool), "one per monitor");
+_Static_assert(sizeof(enum vis_tracing) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum vis_flow_events) == sizeof(int), "enum size");
 
 enum val_type {
 	V_SECTION,	/* mapping of keys in `sub` */
@@ -96,6 +112,7 @@ enum val_type {
 
 #define F_NULLABLE	(1u << 0)	/* "" (or null) stores NULL */
 #define F_NOT_ROOT	(1u << 1)	/* a path that must not be "/" itself */
+#define F_POW2		(1u << 2)	/* V_U32: a power of two */
 
 struct key_spec {
 	const char *name;
@@ -254,12 +271,33 @@ static const struct key_spec monitors_keys[] = {
 	SECTION("net", mon_net_keys),
 };
 
+static const struct key_spec vis_capacity_keys[] = {
+	{ .name = "processes", .type = V_U32, .off = FIELD(vis_cap_processes), .min = 1024, .max = 4194304 },
+	{ .name = "flows", .type = V_U32, .off = FIELD(vis_cap_flows), .min = 1024, .max = CAPACITY_MAX },
+	{ .name = "sockets", .type = V_U32, .off = FIELD(vis_cap_sockets), .min = 1024, .max = CAPACITY_MAX },
+};
+
+static const struct key_spec visibility_keys[] = {
+	{ .name = "enabled", .type = V_BOOL, .off = FIELD(vis_enabled) },
+	{ .name = "tracing", .type = V_ENUM, .off = FIELD(vis_tracing), .names = vis_tracing_names },
+	{ .name = "frame_interval", .type = V_DURATION, .off = FIELD(vis_frame_interval_ns), .min = 1, .max = 3600 },
+	{ .name = "exited_retention", .type = V_DURATION, .off = FIELD(vis_exited_retention_ns), .max = 86400 },
+	{ .name = "flow_retention", .type = V_DURATION, .off = FIELD(vis_flow_retention_ns), .max = 86400 },
+	{ .name = "flow_idle_timeout", .type = V_DURATION, .off = FIELD(vis_flow_idle_ns), .min = 1, .max = 86400 },
+	{ .name = "args_max", .type = V_U32, .off = FIELD(vis_args_max), .max = 4096 },
+	{ .name = "frame_max_items", .type = V_U32, .off = FIELD(vis_frame_max_items), .min = 10, .max = 100000 },
+	{ .name = "flow_events", .type = V_ENUM, .off = FIELD(vis_flow_events), .names = vis_flow_events_names },
+	{ .name = "ring_buffer_kb", .type = V_U32, .flags = F_POW2, .off = FIELD(vis_ring_kb), .min = 64, .max = 1048576 },
+	SECTION("capacity", vis_capacity_keys),
+};
+
 static const struct key_spec top_keys[] = {
 	{ .name = "agent", .type = V_SECTION, .sub = agent_keys, .n_sub = ARRAY_SIZE(agent_keys) },
 	{ .name = "bpf", .type = V_SECTION, .sub = bpf_keys, .n_sub = ARRAY_SIZE(bpf_keys) },
 	{ .name = "guard", .type = V_SECTION, .sub = guard_keys, .n_sub = ARRAY_SIZE(guard_keys) },
 	{ .name = "policy", .type = V_SECTION, .sub = policy_keys, .n_sub = ARRAY_SIZE(policy_keys) },
 	SECTION("monitors", monitors_keys),
+	{ .name = "visibility", .type = V_SECTION, .sub = visibility_keys, .n_sub = ARRAY_SIZE(visibility_keys) },
 };
 
 struct parser {
@@ -299,6 +337,11 @@ const char *policy_tc_attach_name(enum policy_tc_attach a)
 const char *mon_attach_mode_name(enum mon_attach_mode m)
 {
 	return (size_t)m < ARRAY_SIZE(mon_attach_names) - 1 ? mon_attach_names[m] : "?";
+}
+
+const char *vis_tracing_name(enum vis_tracing t)
+{
+	return (size_t)t < ARRAY_SIZE(vis_tracing_names) - 1 ? vis_tracing_names[t] : "?";
 }
 
 static const char *exit_action_name(enum exit_action a)
@@ -599,6 +642,10 @@ static void set_u32(struct parser *p, const struct key_spec *k, const yaml_node_
 	}
 	if (n < k->min || n > k->max) {
 		perr(p, v, key, "%s is out of range %u..%u", scalar(v), k->min, k->max);
+		return;
+	}
+	if ((k->flags & F_POW2) && (n & (n - 1))) {
+		perr(p, v, key, "%s is not a power of two", scalar(v));
 		return;
 	}
 	*field = (uint32_t)n;
@@ -989,7 +1036,7 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	c->log_level = LOG_LVL_INFO;
 	c->on_exit = EXIT_KEEP;
 	c->pin_root = strdup(DEFAULT_PIN_ROOT);
-	c->bpf_stats = true;
+	c->bpf_stats = false;	/* two clock reads per run of every BPF program on the host */
 	c->max_insns = MAX_INSNS_LIMIT;
 	c->guard_enabled = true;
 	c->guard_ifaces = calloc(2, sizeof(*c->guard_ifaces));
@@ -1038,6 +1085,19 @@ static int set_defaults(struct aegis_config *c, const char *source)
 	for (int i = 0; i < MON_COUNT; i++)
 		c->mon_enabled[i] = i != MON_RUNQ;
 	c->mon_alloc_failures = false;
+	c->vis_enabled = false;
+	c->vis_tracing = VIS_TRACING_AUTO;
+	c->vis_frame_interval_ns = 10 * NSEC_PER_SEC;
+	c->vis_exited_retention_ns = 300 * NSEC_PER_SEC;
+	c->vis_flow_retention_ns = 300 * NSEC_PER_SEC;
+	c->vis_flow_idle_ns = 120 * NSEC_PER_SEC;
+	c->vis_args_max = 1024;
+	c->vis_frame_max_items = 1000;
+	c->vis_flow_events = VIS_FLOW_EVENTS_CLOSED;
+	c->vis_ring_kb = 4096;
+	c->vis_cap_processes = 32768;
+	c->vis_cap_flows = 65536;
+	c->vis_cap_sockets = 65536;
 	if (!c->source || !c->socket_path || !c->state_dir || !c->audit_log || !c->pin_root ||
 	    !c->n_guard_ifaces)
 		return -ENOMEM;
@@ -1062,7 +1122,7 @@ static void walk_root(struct parser *p)
 	if (!root || is_null(root))
 		return;
 	if (root->type != YAML_MAPPING_NODE) {
-		perr(p, root, NULL, "the top level must be a mapping of sections (agent, bpf, guard, monitors), got %s",
+		perr(p, root, NULL, "the top level must be a mapping of sections (agent, bpf, guard, policy, monitors, visibility), got %s",
 		     kind(root));
 		return;
 	}
@@ -1249,6 +1309,24 @@ static json_t *policy_config_json(const struct aegis_config *c)
 			 "cgroups", (json_int_t)c->policy_cap_cgroups, "flows", (json_int_t)c->policy_cap_flows);
 }
 
+static json_t *visibility_json(const struct aegis_config *c)
+{
+	char frame[32], exited[32], flows[32], idle[32];
+
+	format_duration(c->vis_frame_interval_ns, frame, sizeof(frame));
+	format_duration(c->vis_exited_retention_ns, exited, sizeof(exited));
+	format_duration(c->vis_flow_retention_ns, flows, sizeof(flows));
+	format_duration(c->vis_flow_idle_ns, idle, sizeof(idle));
+	return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:{s:I, s:I, s:I}}",
+			 "enabled", c->vis_enabled, "tracing", vis_tracing_name(c->vis_tracing),
+			 "frame_interval", frame, "exited_retention", exited, "flow_retention", flows,
+			 "flow_idle_timeout", idle, "args_max", (json_int_t)c->vis_args_max,
+			 "frame_max_items", (json_int_t)c->vis_frame_max_items, "flow_events",
+			 vis_flow_events_names[c->vis_flow_events], "ring_buffer_kb",
+			 (json_int_t)c->vis_ring_kb, "capacity", "processes", (json_int_t)c->vis_cap_processes,
+			 "flows", (json_int_t)c->vis_cap_flows, "sockets", (json_int_t)c->vis_cap_sockets);
+}
+
 json_t *config_to_json(const struct aegis_config *c)
 {
 	json_t *j = config_to_json_base(c), *g = json_object_get(j, "guard");
@@ -1280,6 +1358,7 @@ json_t *config_to_json(const struct aegis_config *c)
 				      "enabled", c->mon_enabled[MON_IO], "mem", "enabled",
 				      c->mon_enabled[MON_MEM], "alloc_failures", c->mon_alloc_failures,
 				      "net", "enabled", c->mon_enabled[MON_NET]));
+	json_object_set_new(j, "visibility", visibility_json(c));
 	return j;
 }
 

@@ -22,6 +22,20 @@ enum xdp_attach_mode {
 	XDP_ATTACH_GENERIC,
 };
 
+/* Which twin of the visibility tracepoint programs runs. */
+enum vis_tracing {
+	VIS_TRACING_AUTO,	/* tp_btf where the probe says it works, else raw_tp (logged) */
+	VIS_TRACING_TP_BTF,
+	VIS_TRACING_RAW_TP,
+};
+
+/* Which flows become "flow" events (frames list them all the same). */
+enum vis_flow_events {
+	VIS_FLOW_EVENTS_CLOSED,	/* one per flow, when it closes, with its final counts */
+	VIS_FLOW_EVENTS_ALL,	/* also one when a flow is first seen */
+	VIS_FLOW_EVENTS_NONE,
+};
+
 enum exit_action {
 	EXIT_KEEP,		/* SIGTERM leaves programs attached and pinned */
 	EXIT_DETACH,		/* SIGTERM detaches and unpins, like --cleanup */
@@ -120,6 +134,18 @@ struct aegis_config {
 	bool mon_alloc_failures;	/* mem: also hook every page allocation (kmem:mm_page_alloc) */
 	char **mon_runq_cgroups;	/* cgroup v2 paths ("/system.slice/x.service") */
 	size_t n_mon_runq_cgroups;
+	/* visibility: processes and flows (src/visibility.c). */
+	bool vis_enabled;
+	enum vis_tracing vis_tracing;
+	uint64_t vis_frame_interval_ns;
+	uint64_t vis_exited_retention_ns;	/* ended processes stay this long */
+	uint64_t vis_flow_retention_ns;		/* closed flows stay this long */
+	uint64_t vis_flow_idle_ns;		/* a UDP flow without packets this long is closed */
+	uint32_t vis_args_max;			/* bytes of arguments per exec */
+	uint32_t vis_frame_max_items;		/* per list of a frame */
+	enum vis_flow_events vis_flow_events;
+	uint32_t vis_ring_kb;			/* vis_events ring buffer, KiB (a power of two) */
+	uint32_t vis_cap_processes, vis_cap_flows, vis_cap_sockets;
 };
 
 /* The embedded default configuration text (src/default.yaml), NUL-terminated. */
@@ -143,6 +169,7 @@ int guard_mode_parse(const char *s, enum guard_mode *m);
 const char *xdp_attach_mode_name(enum xdp_attach_mode m);
 const char *policy_tc_attach_name(enum policy_tc_attach a);
 const char *mon_attach_mode_name(enum mon_attach_mode m);
+const char *vis_tracing_name(enum vis_tracing t);
 
 /* `aegis config default | check FILE... | show [FILE]` */
 int cmd_config(int argc, char **argv);

@@ -1,11 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <stdlib.h>
 #include <string.h>
 
 #include "events.h"
 #include "util.h"
 
-static json_t *ring[EVENTS_KEPT];
+/*
+ * Events are kept as compact JSON text, not as jansson objects: an exec event takes ~400 bytes
+ * so, ~2.5 KB as an object. They are parsed again when read; readers are few, writers many.
+ */
+struct slot {
+	char *text;
+	size_t len;
+	char type[24];
+};
+
+static struct slot ring[EVENTS_KEPT];
 static uint64_t next_seq = 1;	/* seq 0 means "from the oldest kept" to readers */
+static uint64_t first_kept = 1;	/* the byte budget may have dropped events older than this */
+static size_t bytes_kept;
 static void (*notify)(void);
 
 void events_set_notify(void (*fn)(void))
@@ -20,7 +33,9 @@ uint64_t events_next_seq(void)
 
 static uint64_t oldest_seq(void)
 {
-	return next_seq > EVENTS_KEPT ? next_seq - EVENTS_KEPT : 1;
+	uint64_t by_count = next_seq > EVENTS_KEPT ? next_seq - EVENTS_KEPT : 1;
+
+	return by_count > first_kept ? by_count : first_kept;
 }
 
 static bool type_wanted(const char *types, const char *type);
@@ -31,18 +46,27 @@ uint64_t events_tail_seq(size_t n, const char *types)
 
 	/* A reader of one type wants its last n, not what is left of it among the last n of all. */
 	while (n && seq > oldest) {
-		json_t *ev = ring[--seq % EVENTS_KEPT];
+		const struct slot *s = &ring[--seq % EVENTS_KEPT];
 
-		if (ev && type_wanted(types, json_string_value(json_object_get(ev, "type"))))
+		if (s->text && type_wanted(types, s->type))
 			n--;
 	}
 	return seq;
 }
 
+static void drop_slot(struct slot *s)
+{
+	bytes_kept -= s->len;
+	free(s->text);
+	s->text = NULL;
+	s->len = 0;
+}
+
 void events_publish(const char *type, json_t *ev)
 {
 	char when[40];
-	size_t slot = next_seq % EVENTS_KEPT;
+	struct slot *s = &ring[next_seq % EVENTS_KEPT];
+	char *text;
 
 	if (!ev)
 		return;
@@ -51,9 +75,21 @@ void events_publish(const char *type, json_t *ev)
 	json_object_set_new(ev, "type", json_string(type));
 	if (!json_object_get(ev, "time"))
 		json_object_set_new(ev, "time", json_string(when));
-	json_decref(ring[slot]);
-	ring[slot] = ev;
+	text = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(ev);
+	if (!text)
+		return;	/* out of memory: the seq stays free, so nothing reads as missed */
+	drop_slot(s);
+	s->text = text;
+	s->len = strlen(text);
+	snprintf(s->type, sizeof(s->type), "%s", type);
+	bytes_kept += s->len;
 	next_seq++;
+	/* Over the byte budget, the oldest go first; readers count them as missed. */
+	for (uint64_t seq = oldest_seq(); bytes_kept > EVENTS_MAX_BYTES && seq + 1 < next_seq; seq++) {
+		drop_slot(&ring[seq % EVENTS_KEPT]);
+		first_kept = seq + 1;
+	}
 	if (notify)
 		notify();
 }
@@ -84,19 +120,27 @@ json_t *events_read(uint64_t since, const char *types, size_t max, uint64_t *nex
 	*missed = since && since < oldest ? oldest - since : 0;
 	seq = since < oldest ? oldest : since;
 	for (; seq < next_seq && json_array_size(out) < max; seq++) {
-		json_t *ev = ring[seq % EVENTS_KEPT];
+		const struct slot *s = &ring[seq % EVENTS_KEPT];
+		json_t *ev;
 
-		if (ev && type_wanted(types, json_string_value(json_object_get(ev, "type"))))
-			json_array_append(out, ev);
+		if (!s->text || !type_wanted(types, s->type))
+			continue;
+		ev = json_loadb(s->text, s->len, 0, NULL);
+		if (ev)
+			json_array_append_new(out, ev);
 	}
 	*next = seq;
 	return out;
 }
 
+size_t events_bytes(void)
+{
+	return bytes_kept;
+}
+
 void events_free(void)
 {
-	for (size_t i = 0; i < EVENTS_KEPT; i++) {
-		json_decref(ring[i]);
-		ring[i] = NULL;
-	}
+	for (size_t i = 0; i < EVENTS_KEPT; i++)
+		drop_slot(&ring[i]);
+	first_kept = next_seq;
 }

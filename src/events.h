@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The agent's event stream: audit records, and (from the datapath) drop samples and auto-blocks,
- * kept in a bounded in-memory ring with sequence numbers. Readers ask for what came after a
- * sequence number and learn how many they missed when the ring moved past them: losses are
- * counted, never silent.
+ * The agent's event stream: audit records, and (from the datapath) drop samples, auto-blocks,
+ * process and flow events and visibility frames, kept in a bounded in-memory ring with sequence
+ * numbers: the last EVENTS_KEPT events or EVENTS_MAX_BYTES of them (as compact JSON text),
+ * whichever is less. Readers ask for what came after a sequence number and learn how many they
+ * missed when the ring moved past them: losses are counted, never silent.
  */
 #ifndef AEGIS_EVENTS_H
 #define AEGIS_EVENTS_H
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #define EVENTS_KEPT 65536
+#define EVENTS_MAX_BYTES (64u << 20)
 
 /* Adds "seq", "type" and "time" to ev (stolen) and keeps it; wakes waiting readers. */
 void events_publish(const char *type, json_t *ev);
@@ -31,6 +33,8 @@ uint64_t events_next_seq(void);
  * ones, then follow".
  */
 uint64_t events_tail_seq(size_t n, const char *types);
+/* Bytes the kept events take (their JSON text). */
+size_t events_bytes(void);
 void events_free(void);
 
 #endif

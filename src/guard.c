@@ -878,10 +878,11 @@ static json_t *counters_json(const struct guard_counters *c)
 
 json_t *guard_status_json(const struct guard *g)
 {
-	json_t *ifaces = json_array();
+	json_t *ifaces;
 
 	if (!g->running)
 		return json_pack("{s:b}", "running", 0);
+	ifaces = json_array();
 	for (size_t i = 0; i < g->n_ifaces; i++) {
 		const struct guard_iface_state *s = &g->ifaces[i];
 		struct guard_counters c;

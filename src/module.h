@@ -73,6 +73,7 @@ extern const struct agent_module *const agent_modules[];
 extern const struct agent_module guard_module;
 extern const struct agent_module policy_module;
 extern const struct agent_module monitors_module;
+extern const struct agent_module visibility_module;
 
 /* "# HELP name help\n# TYPE name type\n": the header of one Prometheus metric family. */
 void metric_help(FILE *f, const char *name, const char *type, const char *help);

@@ -2084,7 +2084,7 @@ static const struct {
 	{ "conntrack", cap_conntrack },
 };
 
-/* Only agent, guard, policy and monitors are configurable so far; the others report enabled=false. */
+/* Only agent, guard, policy, monitors and visibility are configurable so far; the others report enabled=false. */
 static bool cap_enabled(const struct probe *p, const char *name)
 {
 	if (streq(name, "agent"))
@@ -2096,6 +2096,8 @@ static bool cap_enabled(const struct probe *p, const char *name)
 	if (streq(name, "monitors"))
 		return p->cfg && (p->cfg->mon_enabled[0] || p->cfg->mon_enabled[1] ||
 				  p->cfg->mon_enabled[2] || p->cfg->mon_enabled[3]);
+	if (streq(name, "visibility"))
+		return p->cfg && p->cfg->vis_enabled;
 	return false;
 }
 

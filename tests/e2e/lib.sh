@@ -53,12 +53,27 @@ check_fails() {
 	fi
 }
 
+# on_cleanup CMD: run at exit, last registered first (what was made last is undone first: a
+# process is killed before the cgroup it runs in is removed).
 on_cleanup() { CLEANUP_HOOKS+=("$*"); }
+
+# cgroup_remove DIR...: kills what still runs in each cgroup (and below) and removes it, deepest
+# first, waiting up to 2 s for the kernel to let go of exiting tasks.
+cgroup_remove() {
+	local d sub
+	for d in "$@"; do
+		[ -d "$d" ] || continue
+		for sub in $(find "$d" -mindepth 1 -type d | sort -r); do cgroup_remove "$sub"; done
+		[ -e "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null
+		for _ in $(seq 20); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+	done
+}
 
 cleanup() {
 	local rc=$?
 	set +e
-	for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" >/dev/null 2>&1; done
+	local i
+	for ((i = ${#CLEANUP_HOOKS[@]} - 1; i >= 0; i--)); do eval "${CLEANUP_HOOKS[i]}" >/dev/null 2>&1; done
 	stop_agent_kill
 	if [ -d "$PIN_ROOT" ]; then
 		"$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null 2>&1
@@ -107,7 +122,7 @@ setup_netns() {
 }
 
 # write_config [EXTRA-YAML]: a configuration that keeps everything of this test in $TMP and
-# $PIN_ROOT and guards $IF_SRV.
+# $PIN_ROOT and guards $IF_SRV. BPF_STATS=true turns on the kernel's run-time statistics.
 write_config() {
 	local file=${CONFIG:-$TMP/agent.yaml}
 	cat >"$file" <<YAML
@@ -118,9 +133,26 @@ agent:
   log_level: ${LOG_LEVEL:-info}
 bpf:
   pin_root: $PIN_ROOT
+  stats: ${BPF_STATS:-false}
 guard:
   interfaces: [$IF_SRV]
   mode: ${GUARD_MODE:-observe}
+${1:-}
+YAML
+}
+
+# write_config_noguard [EXTRA-YAML]: as write_config, with the guard off (no veth needed).
+write_config_noguard() {
+	cat >"$TMP/agent.yaml" <<YAML
+agent:
+  socket: $SOCK
+  state_dir: $TMP/state
+  audit_log: $TMP/audit.jsonl
+  log_level: ${LOG_LEVEL:-info}
+bpf:
+  pin_root: $PIN_ROOT
+guard:
+  enabled: false
 ${1:-}
 YAML
 }
@@ -205,4 +237,23 @@ jcheck() {
 	else
 		fail "$name" "$filter on: $(echo "$out" | head -c 400 | tr '\n' ' ')"
 	fi
+}
+
+# check_metrics NAME FILE: FILE is well-formed Prometheus text: one HELP and TYPE per family,
+# before its samples, and no family twice.
+check_metrics() {
+	check "$1" python3 - "$2" <<'PY'
+import re, sys
+seen, current = set(), None
+for line in open(sys.argv[1]):
+    if line.startswith("# HELP "):
+        current = line.split()[2]
+        assert current not in seen, "family twice: " + current
+        seen.add(current)
+    elif line.startswith("# TYPE "):
+        assert line.split()[2] == current, line
+    elif line.strip():
+        name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+        assert name == current or name.rsplit("_", 1)[0] == current, "sample outside its family: " + line
+PY
 }

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 setup_netns || { fail "setup" "cannot create namespaces"; exit 1; }
-write_config
+BPF_STATS=true write_config
 # Exact counts: no IPv6 chatter (MLD reports, router solicitations) from the client.
 in_cli sysctl -qw "net.ipv6.conf.$IF_CLI.disable_ipv6=1"
 
@@ -33,21 +33,7 @@ check "ping passes in observe mode" in_cli ping -c 2 -W 1 -q "$ADDR_SRV"
 jcheck "run-time statistics are on" ".programs[0].run_count > 0" progs --json
 curl -sf --unix-socket "$SOCK" http://l/metrics >"$TMP/metrics.txt"
 check "metrics expose program run counts" grep -q '^aegis_bpf_program_run_count_total{module="guard",program="xdp_guard"' "$TMP/metrics.txt"
-# The text format: one HELP and TYPE per family, before its samples, and no family twice.
-check "metrics are well-formed Prometheus text" python3 - "$TMP/metrics.txt" <<'PY'
-import re, sys
-seen, current = set(), None
-for line in open(sys.argv[1]):
-    if line.startswith("# HELP "):
-        current = line.split()[2]
-        assert current not in seen, "family twice: " + current
-        seen.add(current)
-    elif line.startswith("# TYPE "):
-        assert line.split()[2] == current, line
-    elif line.strip():
-        name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
-        assert name == current or name.rsplit("_", 1)[0] == current, "sample outside its family: " + line
-PY
+check_metrics "metrics are well-formed Prometheus text" "$TMP/metrics.txt"
 link_id=$(cli progs --json | jq '.programs[0].attached[0].link_id')
 
 # kill -9: the datapath keeps running from the pins.

@@ -17,6 +17,7 @@ GUARD_MODE=block write_config "  capacity:
 start_agent || { fail "agent starts" "$(tail -5 "$TMP/agent.log")"; exit 1; }
 
 ping_from() { in_cli ping -c 2 -i 0.1 -W 1 -q -I "$1" "$ADDR_SRV" >/dev/null 2>&1; }
+jcheck "BPF run-time statistics are off unless configured" '.bpf_stats == false' progs --json
 
 # guard_settings.empty_lists (byte 28): the lists the datapath skips because they hold nothing.
 empty_lists() {

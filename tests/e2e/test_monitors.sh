@@ -15,7 +15,7 @@ CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CGNAME="aegis-mon-$ID"
 LOOPDEV=
 PIDS=()
-on_cleanup 'for p in "${PIDS[@]}"; do kill -9 $p; done; sleep 0.2; rmdir "$CG2/$CGNAME"'
+on_cleanup 'for p in "${PIDS[@]}"; do kill -9 $p; done; cgroup_remove "$CG2/$CGNAME"'
 on_cleanup '[ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV"'
 
 setup_netns || { fail "setup" "cannot create namespaces"; exit 1; }
@@ -184,7 +184,7 @@ elif grep -qw memory "$CG2/cgroup.controllers" 2>/dev/null; then
 fi
 memcg_stalls() { mon mem | jq '.reclaim_stalls.memcg.count'; }
 if [ -n "${MEMCG:-}" ] && mkdir -p "$MEMCG" && echo 32M >"$MEMCG/$LIMIT_FILE"; then
-	on_cleanup "rmdir '$MEMCG'"
+	on_cleanup "cgroup_remove '$MEMCG'"
 	stalls0=$(memcg_stalls)
 	bash -c 'echo $$ >"$1/cgroup.procs"; exec python3 -c "
 b = []

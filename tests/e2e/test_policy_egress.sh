@@ -18,7 +18,7 @@ if [ -z "$CG2" ]; then
 fi
 CG="$CG2/aegis-e2e-policy-$ID"
 mkdir -p "$CG/inner" || { fail "setup" "cannot create $CG"; exit 1; }
-on_cleanup "rmdir $CG/inner $CG"
+on_cleanup "cgroup_remove $CG"
 write_config "  enabled: false
 policy:
   events: {max_per_sec: 100000, burst: 100000}"
