@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Host monitors (src/monitors.c): run-queue latency and context switches, block I/O latency,
- * memory pressure (reclaim stalls, page allocation failures, OOM kills) and per-interface network
- * counters with drop reasons, all from tracepoints.
+ * memory pressure (reclaim stalls, page allocation failures, OOM kills), and the network events
+ * the kernel's per-device counters do not tell (drops with their reason, TCP retransmits), all
+ * from tracepoints. Nothing here runs per packet: per-interface packets and bytes are the
+ * device's own counters, which the agent reads over netlink (src/monitors_link.c).
  *
  * Built twice from this one source: as tp_btf programs (this file) and, with MON_RAW_TP, as
  * raw_tp programs (monitors_raw.bpf.c) for kernels where tp_btf does not attach. Both read the
@@ -39,7 +41,6 @@
 
 #define AF_INET 2
 #define AF_INET6 10
-#define NETDEV_TX_OK 0
 #define REQ_OP_MASK 0xff	/* (1 << REQ_OP_BITS) - 1 */
 
 struct {
@@ -578,13 +579,6 @@ int BPF_PROG(mon_mark_victim, struct task_struct *task, uid_t uid)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, MON_NET_MAX_IFACES);
-	__type(key, struct mon_if_key);
-	__type(value, struct mon_if_stats);
-} mon_if SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, MON_NET_MAX_DROP_KEYS);
 	__type(key, struct mon_drop_key);
 	__type(value, __u64);
@@ -612,67 +606,12 @@ static __always_inline bool our_netns(__u64 ino)
 	return s && ino == s->netns_ino;
 }
 
-static __always_inline struct mon_if_stats *if_stats(struct net_device *dev)
-{
-	static const struct mon_if_stats zero;
-	struct mon_if_key key = { .ifindex = RD(dev, ifindex) };
-	struct mon_if_stats *st;
-	struct mon_net_counters *c;
-
-	if (!our_netns(RD(dev, nd_net.net, ns.inum)))
-		return NULL;
-	st = percpu_hash_get(&mon_if, &key, &zero);
-	if (!st) {
-		c = net_counters();
-		if (c)
-			c->ifaces_overflow++;
-	}
-	return st;
-}
-
-SEC(HOOK("net_dev_xmit"))
-int BPF_PROG(mon_net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
-{
-	struct mon_if_stats *st = if_stats(dev);
-
-	if (!st)
-		return 0;
-	if (rc == NETDEV_TX_OK) {
-		st->tx_packets++;
-		st->tx_bytes += skb_len;
-	} else {
-		st->tx_errors++;
-	}
-	return 0;
-}
-
-SEC(HOOK("netif_receive_skb"))
-int BPF_PROG(mon_netif_receive_skb, struct sk_buff *skb)
-{
-	struct net_device *dev = RD(skb, dev);
-	unsigned char *head, *data;
-	struct mon_if_stats *st;
-	__u16 mac;
-
-	if (!dev)
-		return 0;
-	st = if_stats(dev);
-	if (!st)
-		return 0;
-	st->rx_packets++;
-	/*
-	 * The driver has pulled the link-layer header (eth_type_trans) and mac_len is not set yet:
-	 * add back what lies between the mac header and the data, as the device counts it.
-	 */
-	head = RD(skb, head);
-	data = RD(skb, data);
-	mac = RD(skb, mac_header);
-	st->rx_bytes += RD(skb, len);
-	if (mac != (__u16)~0U && data - head >= mac)
-		st->rx_bytes += (__u64)(data - head) - mac;
-	return 0;
-}
-
+/*
+ * A packet the kernel freed as dropped. On 6.18 only drops come here: a packet freed after use
+ * (SKB_CONSUMED) is traced as skb:consume_skb instead (the tracepoint's own reason table starts
+ * at NOT_SPECIFIED, and a tracefs filter on reason <= SKB_CONSUMED sees nothing under traffic).
+ * The check on SKB_CONSUMED keeps a kernel that routed it here from counting consumed packets.
+ */
 SEC(HOOK("kfree_skb"))
 int BPF_PROG(mon_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason,
 	     struct sock *rx_sk)
@@ -682,6 +621,9 @@ int BPF_PROG(mon_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_r
 	struct sock *sk;
 	__u64 ino, *n;
 
+	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) &&
+	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+		return 0;
 	/* The namespace of the device, else of the socket; a packet with neither is not ours. */
 	if (dev) {
 		ino = RD(dev, nd_net.net, ns.inum);

@@ -224,16 +224,19 @@ static void print_net(json_t *j, double secs)
 	json_t *x;
 	size_t i;
 
-	printf("%-16s %12s %14s %12s %14s %8s\n", "DEVICE", "RX PACKETS", "RX BYTES", "TX PACKETS",
-	       "TX BYTES", "TX ERR");
+	printf("%-16s %12s %14s %8s %8s %12s %14s %8s %8s\n", "DEVICE", "RX PACKETS", "RX BYTES",
+	       "RX ERR", "RX DROP", "TX PACKETS", "TX BYTES", "TX ERR", "TX DROP");
 	json_array_foreach(json_object_get(j, "interfaces"), i, x) {
-		printf("%-16s %12lld %14lld %12lld %14lld %8lld", jstr(x, "device"), jint(x, "rx_packets"),
-		       jint(x, "rx_bytes"), jint(x, "tx_packets"), jint(x, "tx_bytes"), jint(x, "tx_errors"));
+		printf("%-16s %12lld %14lld %8lld %8lld %12lld %14lld %8lld %8lld", jstr(x, "device"),
+		       jint(x, "rx_packets"), jint(x, "rx_bytes"), jint(x, "rx_errors"), jint(x, "rx_dropped"),
+		       jint(x, "tx_packets"), jint(x, "tx_bytes"), jint(x, "tx_errors"), jint(x, "tx_dropped"));
 		if (secs > 0)
 			printf("   %.0f/%.0f pkt/s", (double)jint(x, "rx_packets") / secs,
 			       (double)jint(x, "tx_packets") / secs);
 		printf("\n");
 	}
+	if (json_object_get(j, "interfaces_error"))
+		printf("(interface counters unavailable: %s)\n", jstr(j, "interfaces_error"));
 	printf("\n%-16s %-32s %12s\n", "DROPS ON", "REASON", "PACKETS");
 	json_array_foreach(json_object_get(j, "drops"), i, x)
 		if (jint(x, "packets"))
@@ -337,6 +340,9 @@ static void emit(const char *name, json_t *j, const struct watch_opts *o)
 		if (o->interval) {
 			format_rfc3339(now_realtime_ns(), when, sizeof(when));
 			printf("--- %s, last %u s ---\n", when, o->interval);
+		} else if (streq(name, "net")) {
+			printf("(interfaces: the devices' own counters, since each device was created; drops "
+			       "and retransmits: since the monitor was attached; --interval S for rates)\n");
 		} else {
 			printf("(since the monitor was attached; --interval S for rates)\n");
 		}

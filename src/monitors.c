@@ -6,6 +6,7 @@
  */
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -52,8 +53,6 @@ static const struct mon_hook {
 	{ MON_MEM, "mon_memcg_reclaim_end", "mm_vmscan_memcg_reclaim_end", "vmscan" },
 	{ MON_MEM, "mon_page_alloc", "mm_page_alloc", "kmem" },
 	{ MON_MEM, "mon_mark_victim", "mark_victim", "oom" },
-	{ MON_NET, "mon_net_dev_xmit", "net_dev_xmit", "net" },
-	{ MON_NET, "mon_netif_receive_skb", "netif_receive_skb", "net" },
 	{ MON_NET, "mon_kfree_skb", "kfree_skb", "skb" },
 	{ MON_NET, "mon_tcp_retransmit_skb", "tcp_retransmit_skb", "tcp" },
 };
@@ -61,12 +60,11 @@ _Static_assert(ARRAY_SIZE(mon_hooks) <= MON_HOOKS_MAX, "MON_HOOKS_MAX");
 
 #define MON_MAPS "mon_settings", "mon_runq_hist", "mon_cswitch", "mon_runq_cgroups", \
 	"mon_task_state", "mon_io_start", "mon_io", "mon_io_overflow", "mon_reclaim_start", \
-	"mon_reclaim_hist", "mon_alloc_fail", "mon_mem", "mon_events", "mon_if", "mon_drops", \
-	"mon_net"
+	"mon_reclaim_hist", "mon_alloc_fail", "mon_mem", "mon_events", "mon_drops", "mon_net"
 #define MON_PROGS "mon_sched_switch", "mon_block_rq_issue", "mon_block_rq_complete", \
 	"mon_direct_reclaim_begin", "mon_direct_reclaim_end", "mon_memcg_reclaim_begin", \
-	"mon_memcg_reclaim_end", "mon_page_alloc", "mon_mark_victim", "mon_net_dev_xmit", \
-	"mon_netif_receive_skb", "mon_kfree_skb", "mon_tcp_retransmit_skb"
+	"mon_memcg_reclaim_end", "mon_page_alloc", "mon_mark_victim", "mon_kfree_skb", \
+	"mon_tcp_retransmit_skb"
 
 static const char *const btf_programs[] = { MON_PROGS, "mon_task_iter", NULL };
 static const char *const raw_programs[] = { MON_PROGS, NULL };
@@ -274,6 +272,77 @@ static const char *check_available(int mon)
 	return why;
 }
 
+/* ---- pins of other builds ---------------------------------------------------------------- */
+
+static bool listed(const char *const *names, const char *name)
+{
+	for (; *names; names++)
+		if (streq(*names, name))
+			return true;
+	return false;
+}
+
+static bool is_hook_link(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mon_hooks); i++)
+		if (streq(mon_hooks[i].prog, name))
+			return true;
+	return false;
+}
+
+static bool known_pin(const char *kind, const char *name)
+{
+	if (streq(kind, "links"))
+		return is_hook_link(name);
+	if (streq(kind, "progs"))
+		return listed(btf_programs, name);
+	return listed(mon_maps, name);
+}
+
+/*
+ * Pins under <pin_dir>/{links,progs,maps} that no build of this agent has, left by an older
+ * one: its hooks would go on running (the per-packet net_dev_xmit and netif_receive_skb hooks
+ * of the builds that counted interface packets themselves), its programs and maps stay pinned.
+ * Links go first: the pin is a hook's last reference, so removing it detaches the hook.
+ */
+static void remove_foreign_pins(struct monitors *m)
+{
+	static const char *const kinds[] = { "links", "progs", "maps" };
+
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+		char dir[PATH_MAX], path[PATH_MAX + 256];
+		struct dirent *de;
+		DIR *dp;
+
+		snprintf(dir, sizeof(dir), "%s/%s", m->obj.pin_dir, kinds[k]);
+		dp = opendir(dir);
+		if (!dp)
+			continue;
+		while ((de = readdir(dp))) {
+			struct hook_link none = HOOK_LINK_NONE;
+			struct hook h = { .kind = m->raw ? HOOK_RAW_TP : HOOK_TP_BTF, .prog = de->d_name,
+					  .link = de->d_name };
+
+			if (de->d_name[0] == '.' || known_pin(kinds[k], de->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			if (k == 0 && !hook_detach(&m->obj, &h, &none, &actor_agent)) {
+				pr_info("monitors: %s is no hook of this build: detached", path);
+			} else if (k > 0 && unlink(path) == 0) {
+				audit_log(&actor_agent, "unpin", path, 0, NULL,
+					  json_pack("{s:s}", "why", "not in this build"));
+				pr_info("monitors: %s is not in this build: unpinned", path);
+			} else if (k > 0) {
+				int err = -errno;
+
+				audit_log(&actor_agent, "unpin", path, err, NULL, NULL);
+				pr_warn_errno(err, "monitors: cannot remove %s, which is not in this build", path);
+			}
+		}
+		closedir(dp);
+	}
+}
+
 /* ---- object ------------------------------------------------------------------------------ */
 
 static void close_object(struct monitors *m)
@@ -300,6 +369,7 @@ static int setup_object(struct monitors *m, const struct aegis_config *cfg, bool
 	if (err)
 		return err;
 	m->running = true;
+	remove_foreign_pins(m);
 	err = write_settings(m);
 	if (!err)
 		err = open_events(m);

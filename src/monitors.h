@@ -10,6 +10,8 @@
 
 #include <bpf/libbpf.h>
 #include <jansson.h>
+#include <linux/netlink.h>
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,7 +85,7 @@ json_t *monitors_attachments(const struct monitors *m, const char *prog);
 json_t *monitors_json(struct monitors *m, int mon, size_t top, unsigned window);
 json_t *monitors_status_json(const struct monitors *m);
 void monitors_metrics(struct monitors *m, FILE *f);
-/* Deletes counters of interfaces that no longer exist (their names cannot be given). */
+/* Deletes drop counters of interfaces that no longer exist (their names cannot be given). */
 void monitors_forget_gone_ifaces(struct monitors *m);
 /* Sums one per-CPU value of the map over the CPUs: 0 or -errno. */
 int mon_percpu_sum_u64(int map_fd, const void *key, size_t n_u64, uint64_t *out);
@@ -94,6 +96,41 @@ const char *mon_drop_reason_name(const struct monitors *m, uint32_t reason, char
 int mon_load_drop_reasons(struct monitors *m);
 /* The __GFP_NOWARN bit of this kernel, from its BTF (0x2000 when BTF does not name it). */
 uint32_t mon_gfp_nowarn_mask(void);
+
+/* ---- interface counters from the kernel (monitors_link.c) ---- */
+
+/* One interface of the agent's network namespace, as its device counts (rtnl_link_stats64). */
+struct mon_link {
+	uint32_t ifindex;
+	char name[IF_NAMESIZE];
+	uint64_t rx_packets, rx_bytes, rx_errors, rx_dropped;
+	uint64_t tx_packets, tx_bytes, tx_errors, tx_dropped;
+};
+
+struct mon_links {
+	struct mon_link *v;
+	size_t n, cap;
+	size_t malformed;	/* link messages skipped as malformed */
+};
+
+/*
+ * One RTM_NEWLINK message into l: 1 when it is a link with a name and stats64, 0 when it is not
+ * (another type, no name or no stats: skipped), -EBADMSG when it is malformed (an attribute runs
+ * past the message, a name without its NUL within IFNAMSIZ, stats64 shorter than its first
+ * eight counters). nh->nlmsg_len must have been checked against the datagram.
+ */
+int mon_link_parse(const struct nlmsghdr *nh, struct mon_link *l);
+/*
+ * One datagram of an RTM_GETLINK dump (messages of sequence seq; others are ignored): links
+ * appended to ls, malformed ones counted and skipped. 1 at NLMSG_DONE, 0 when more datagrams
+ * follow, -EAGAIN when the kernel marks the dump interrupted (the link list changed: start
+ * again), the kernel's -errno from NLMSG_ERROR or DONE, -EBADMSG when the datagram's framing is
+ * broken, -ENOMEM.
+ */
+int mon_links_parse(struct mon_links *ls, const void *buf, size_t len, uint32_t seq);
+/* Every interface of the calling thread's network namespace, in one dump: 0 or -errno. */
+int mon_links_read(struct mon_links *ls);
+void mon_links_free(struct mon_links *ls);
 
 /* ---- top tasks by run-queue wait (monitors_tasks.c) ---- */
 

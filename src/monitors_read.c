@@ -318,29 +318,49 @@ static bool ifname(uint32_t ifindex, char *buf)
 	return if_indextoname(ifindex, buf) != NULL;
 }
 
+/*
+ * The interfaces as their devices count them, read from the kernel now (one netlink dump). A
+ * failed read is said in the answer and logged once, never shown as zeros.
+ */
+static void add_interfaces(json_t *j)
+{
+	struct mon_links ls = {};
+	json_t *ifs = json_array();
+	int err = mon_links_read(&ls);
+
+	if (err) {
+		log_once(LOG_LVL_WARN, "monitors-links", "monitors: cannot read the interface counters "
+			 "(netlink RTM_GETLINK dump): %s", errstr(err));
+		json_object_set_new(j, "interfaces_error", json_sprintf("netlink RTM_GETLINK dump: %s",
+									 errstr(err)));
+	}
+	if (ls.malformed)
+		log_once(LOG_LVL_WARN, "monitors-links-malformed", "monitors: %zu malformed link "
+			 "messages in a netlink dump were skipped", ls.malformed);
+	for (size_t i = 0; !err && i < ls.n; i++) {
+		const struct mon_link *l = &ls.v[i];
+
+		json_array_append_new(ifs, json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"device", l->name, "ifindex", (int)l->ifindex,
+			"rx_packets", (json_int_t)l->rx_packets, "rx_bytes", (json_int_t)l->rx_bytes,
+			"rx_errors", (json_int_t)l->rx_errors, "rx_dropped", (json_int_t)l->rx_dropped,
+			"tx_packets", (json_int_t)l->tx_packets, "tx_bytes", (json_int_t)l->tx_bytes,
+			"tx_errors", (json_int_t)l->tx_errors, "tx_dropped", (json_int_t)l->tx_dropped));
+	}
+	json_object_set_new(j, "interfaces", ifs);
+	mon_links_free(&ls);
+}
+
 static json_t *net_json(struct monitors *m)
 {
-	int fd = map_fd(m, "mon_if"), dfd = map_fd(m, "mon_drops");
-	json_t *ifs = json_array(), *drops = json_array();
-	struct mon_if_key key, next;
+	int dfd = map_fd(m, "mon_drops");
+	json_t *drops = json_array(), *j;
 	struct mon_drop_key dkey, dnext;
-	struct mon_if_stats st;
 	struct mon_net_counters nc;
 	char name[IF_NAMESIZE], rbuf[32];
 	uint32_t zero = 0;
 	bool first = true;
 
-	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
-		first = false;
-		key = next;
-		if (!ifname(key.ifindex, name) || percpu_sum(fd, &key, sizeof(st), &st))
-			continue;
-		json_array_append_new(ifs, json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I}", "device", name,
-			"ifindex", (int)key.ifindex, "rx_packets", (json_int_t)st.rx_packets, "rx_bytes",
-			(json_int_t)st.rx_bytes, "tx_packets", (json_int_t)st.tx_packets, "tx_bytes",
-			(json_int_t)st.tx_bytes, "tx_errors", (json_int_t)st.tx_errors));
-	}
-	first = true;
 	while (bpf_map_get_next_key(dfd, first ? NULL : &dkey, &dnext) == 0) {
 		uint64_t count;
 
@@ -355,28 +375,22 @@ static json_t *net_json(struct monitors *m)
 	}
 	if (percpu_sum(map_fd(m, "mon_net"), &zero, sizeof(nc), &nc))
 		memset(&nc, 0, sizeof(nc));
-	return json_pack("{s:I, s:o, s:o, s:{s:I, s:I}, s:I, s:I}", "netns", (json_int_t)m->netns_ino,
-			 "interfaces", ifs, "drops", drops, "tcp_retransmits", "ipv4",
-			 (json_int_t)nc.tcp_retransmits[MON_TCP_V4], "ipv6",
-			 (json_int_t)nc.tcp_retransmits[MON_TCP_V6], "interfaces_overflow",
-			 (json_int_t)nc.ifaces_overflow, "drops_overflow", (json_int_t)nc.drops_overflow);
+	j = json_pack("{s:I, s:o, s:{s:I, s:I}, s:I}", "netns", (json_int_t)m->netns_ino,
+		      "drops", drops, "tcp_retransmits", "ipv4",
+		      (json_int_t)nc.tcp_retransmits[MON_TCP_V4], "ipv6",
+		      (json_int_t)nc.tcp_retransmits[MON_TCP_V6], "drops_overflow",
+		      (json_int_t)nc.drops_overflow);
+	add_interfaces(j);
+	return j;
 }
 
 void monitors_forget_gone_ifaces(struct monitors *m)
 {
-	int fd = map_fd(m, "mon_if"), dfd = map_fd(m, "mon_drops");
-	struct mon_if_key key, next;
+	int dfd = map_fd(m, "mon_drops");
 	struct mon_drop_key dkey, dnext;
 	char name[IF_NAMESIZE];
 
 	/* Deleting the current key would restart the walk: step first, then delete. */
-	if (bpf_map_get_next_key(fd, NULL, &key) == 0) {
-		for (bool more = true; more; key = next) {
-			more = bpf_map_get_next_key(fd, &key, &next) == 0;
-			if (!ifname(key.ifindex, name))
-				bpf_map_delete_elem(fd, &key);
-		}
-	}
 	if (bpf_map_get_next_key(dfd, NULL, &dkey) == 0) {
 		for (bool more = true; more; dkey = dnext) {
 			more = bpf_map_get_next_key(dfd, &dkey, &dnext) == 0;
@@ -536,30 +550,37 @@ oom:
 
 static void net_metrics(FILE *f, json_t *j)
 {
+	/* node_exporter's node_network_* names; the values are the device's own counters. */
 	static const struct { const char *name, *field, *help; } fam[] = {
-		{ "aegis_network_receive_packets_total", "rx_packets", "Packets the stack received, by interface." },
-		{ "aegis_network_receive_bytes_total", "rx_bytes", "Bytes received with link-layer headers, by interface." },
-		{ "aegis_network_transmit_packets_total", "tx_packets", "Packets the driver took for transmission, by interface." },
-		{ "aegis_network_transmit_bytes_total", "tx_bytes", "Bytes transmitted with link-layer headers, by interface." },
-		{ "aegis_network_transmit_errors_total", "tx_errors", "Packets the driver refused, by interface." },
+		{ "aegis_network_receive_packets_total", "rx_packets", "Packets received, by interface, as the device counts them (rtnl_link_stats64)." },
+		{ "aegis_network_receive_bytes_total", "rx_bytes", "Bytes received, by interface, as the device counts them (rtnl_link_stats64)." },
+		{ "aegis_network_receive_errors_total", "rx_errors", "Receive errors, by interface, as the device counts them (rtnl_link_stats64)." },
+		{ "aegis_network_receive_drop_total", "rx_dropped", "Received packets the device dropped, by interface (rtnl_link_stats64 rx_dropped)." },
+		{ "aegis_network_transmit_packets_total", "tx_packets", "Packets transmitted, by interface, as the device counts them (rtnl_link_stats64)." },
+		{ "aegis_network_transmit_bytes_total", "tx_bytes", "Bytes transmitted, by interface, as the device counts them (rtnl_link_stats64)." },
+		{ "aegis_network_transmit_errors_total", "tx_errors", "Transmit errors, by interface, as the device counts them (rtnl_link_stats64)." },
+		{ "aegis_network_transmit_drop_total", "tx_dropped", "Packets to transmit the device dropped, by interface (rtnl_link_stats64 tx_dropped)." },
 	};
+	char dev[IF_NAMESIZE * 2 + 2];
 	json_t *x;
 	size_t i;
 
 	for (size_t k = 0; k < ARRAY_SIZE(fam); k++) {
 		metric_help(f, fam[k].name, "counter", fam[k].help);
-		json_array_foreach(json_object_get(j, "interfaces"), i, x)
-			fprintf(f, "%s{device=\"%s\"} %lld\n", fam[k].name,
-				json_string_value(json_object_get(x, "device")),
+		json_array_foreach(json_object_get(j, "interfaces"), i, x) {
+			prom_label_escape(json_string_value(json_object_get(x, "device")), dev, sizeof(dev));
+			fprintf(f, "%s{device=\"%s\"} %lld\n", fam[k].name, dev,
 				(long long)json_integer_value(json_object_get(x, fam[k].field)));
+		}
 	}
 	metric_help(f, "aegis_network_drops_total", "counter",
 		    "Packets the kernel dropped (skb:kfree_skb), by interface (\"-\": none) and the kernel's drop reason.");
-	json_array_foreach(json_object_get(j, "drops"), i, x)
-		fprintf(f, "aegis_network_drops_total{device=\"%s\",reason=\"%s\"} %lld\n",
-			json_string_value(json_object_get(x, "device")),
+	json_array_foreach(json_object_get(j, "drops"), i, x) {
+		prom_label_escape(json_string_value(json_object_get(x, "device")), dev, sizeof(dev));
+		fprintf(f, "aegis_network_drops_total{device=\"%s\",reason=\"%s\"} %lld\n", dev,
 			json_string_value(json_object_get(x, "reason")),
 			(long long)json_integer_value(json_object_get(x, "packets")));
+	}
 	metric_help(f, "aegis_tcp_retransmits_total", "counter", "TCP segments retransmitted, by address family.");
 	x = json_object_get(j, "tcp_retransmits");
 	fprintf(f, "aegis_tcp_retransmits_total{family=\"ipv4\"} %lld\naegis_tcp_retransmits_total{family=\"ipv6\"} %lld\n",

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Shared by bench/monitors/*.sh (bash): a scratch directory, a copy of the aegis binary (a
-# rebuild during a run must not take the CLI away), the workload programs, a loop device backed
+# rebuild during a run must not take the CLI away; AEGIS_BIN=PATH measures another build), the workload programs, a loop device backed
 # by tmpfs, and an agent with the guard off (pins under /sys/fs/bpf/aegis-NAME-PID: bpffs
 # refuses names with a dot); everything removed on exit.
 #   bench_setup NAME MONITORS-YAML
@@ -26,7 +26,7 @@ cli() { "$AEGIS" --socket "$TMP/aegis.sock" "$@"; }
 bench_setup() {
 	command -v fio >/dev/null || { echo "bench/monitors: needs fio (apt-get install fio)" >&2; exit 1; }
 	TMP=$(mktemp -d "/tmp/aegis-$1.XXXXXX")
-	cp build/aegis "$TMP/aegis" || exit 1
+	cp "${AEGIS_BIN:-build/aegis}" "$TMP/aegis" || exit 1
 	AEGIS=$TMP/aegis
 	cc -O2 -Wall -o "$TMP/pingpong" bench/monitors/pingpong.c &&
 		cc -O2 -Wall -o "$TMP/udploop" bench/monitors/udploop.c || exit 1

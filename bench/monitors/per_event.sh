@@ -16,6 +16,7 @@ before=$(snap)
 fio --name=r --filename="$LOOP" --rw=randrw --bs=4k --direct=1 --ioengine=psync --runtime=2 --time_based >/dev/null 2>&1
 dd if=/dev/zero of="$SHM.dd" bs=1M count=512 status=none; rm -f "$SHM.dd"
 "$TMP/udploop" -n 300000 >/dev/null
+"$TMP/udploop" -n 100000 -d >/dev/null	# drops: the net monitor's kfree_skb hook
 after=$(snap)
 echo "| program (tracepoint) | runs | ns per run |"
 echo "|---|---:|---:|"

@@ -141,23 +141,14 @@ struct mon_mem_counters {
 	__u64 events_lost;	/* OOM records the ring buffer had no room for */
 };
 
-/* ---- network --------------------------------------------------------------------------- */
+/* ---- network ---------------------------------------------------------------------------- */
 
-#define MON_NET_MAX_IFACES 1024
+/*
+ * Per-interface packets, bytes, errors and device drops are not counted here: the agent reads the
+ * kernel's own per-device counters (rtnl_link_stats64) over netlink when asked. The programs only
+ * see what the device counters cannot tell: drops with the kernel's reason, TCP retransmits.
+ */
 #define MON_NET_MAX_DROP_KEYS 4096
-
-struct mon_if_key {
-	__u32 ifindex;
-	__u32 pad;
-};
-
-struct mon_if_stats {
-	__u64 rx_packets;
-	__u64 rx_bytes;		/* with the link-layer header, as the device's own counters */
-	__u64 tx_packets;
-	__u64 tx_bytes;
-	__u64 tx_errors;	/* the driver did not take the packet (rc != NETDEV_TX_OK) */
-};
 
 struct mon_drop_key {
 	__u32 ifindex;		/* 0: the packet had no device */
@@ -170,7 +161,6 @@ struct mon_drop_key {
 /* mon_net (per-CPU array [0]). */
 struct mon_net_counters {
 	__u64 tcp_retransmits[2];	/* MON_TCP_V4, MON_TCP_V6 */
-	__u64 ifaces_overflow;		/* packets of interfaces beyond MON_NET_MAX_IFACES */
 	__u64 drops_overflow;		/* drops beyond MON_NET_MAX_DROP_KEYS (device, reason) pairs */
 };
 
@@ -191,9 +181,8 @@ _Static_assert(sizeof(struct mon_io_stats) == sizeof(struct mon_hist) + 16, "mon
 _Static_assert(sizeof(struct mon_alloc_fail) == 8 * 2 * MON_MAX_ORDER + 40, "mon_alloc_fail size");
 _Static_assert(sizeof(struct mon_cgroup_path) == MON_CGROUP_DEPTH * MON_CGROUP_NAME + 16, "path size");
 _Static_assert(sizeof(struct mon_oom_event) == 48 + 2 * sizeof(struct mon_cgroup_path), "oom size");
-_Static_assert(sizeof(struct mon_if_stats) == 40, "mon_if_stats size");
 _Static_assert(sizeof(struct mon_drop_key) == 8, "mon_drop_key size");
-_Static_assert(sizeof(struct mon_net_counters) == 32, "mon_net_counters size");
+_Static_assert(sizeof(struct mon_net_counters) == 24, "mon_net_counters size");
 _Static_assert(sizeof(struct mon_settings) == 16, "mon_settings size");
 #endif
 

@@ -3,10 +3,10 @@
 # Host monitors on the real kernel: a CPU hog raises a sleeper's run-queue latency; O_DIRECT
 # writes and reads on a loop device show up with the right device, operation and exact bytes; a
 # process OOM-killed in a memory-limited cgroup and a refused kernel allocation show up as events
-# with its pid and comm; packets over the test's veth pair are counted exactly (checked against
-# the device's own counters) and packets sent to a closed port are drops with reason NO_SOCKET;
-# TCP retransmits are counted; a monitor switched off counts nothing; hooks are adopted across a
-# restart. Tracepoints are host-wide: every check filters on this test's cgroups, devices,
+# with its pid and comm; packets over the test's veth pair are counted exactly (the numbers sent,
+# and as the device counts them), packets delivered are no drops and packets sent to a closed
+# port are drops with reason NO_SOCKET; TCP retransmits are counted; no net hook runs per packet;
+# a monitor switched off counts nothing; hooks are adopted across a restart. Tracepoints are host-wide: every check filters on this test's cgroups, devices,
 # interfaces and pids, and counts differences, never totals.
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -218,15 +218,27 @@ else
 	skip "OOM kill and allocation failure events" "no memory controller found (cgroup v1 memory or v2 with memory)"
 fi
 
-# ---- network -----------------------------------------------------------------------------
+# ---- network ----------------------------------------------------------------------------
+# Interface counters are the device's own (netlink, read when asked): checked against the
+# exact packets and bytes this test sends, and against `ip -s link`. Drops and retransmits come
+# from skb:kfree_skb and tcp:tcp_retransmit_skb.
 if_stats() { mon net | jq -c --arg d "$IF_SRV" '[.interfaces[] | select(.device == $d)][0] // {"rx_packets":0,"rx_bytes":0,"tx_packets":0,"tx_bytes":0}'; }
 kernel_stats() { ip -n "$NS_SRV" -s -j link show "$IF_SRV" | jq -c '.[0].stats64 | {rx_packets: .rx.packets, rx_bytes: .rx.bytes, tx_packets: .tx.packets, tx_bytes: .tx.bytes}'; }
-drops_of() { mon net | jq --arg d "$IF_SRV" --arg r "$1" '[.drops[] | select(.device == $d and .reason == $r) | .packets] | add // 0'; }
+drops_of() { mon net | jq --arg d "$IF_SRV" --arg r "$1" '[.drops[] | select(.device == $d and ($r == "" or .reason == $r)) | .packets] | add // 0'; }
+check "the net monitor's hooks are kfree_skb and tcp_retransmit_skb alone: nothing runs per packet" \
+	test "$(cli progs --json | jq -c '[.programs[] | select(.module == "monitors") | .attached[] | select(.monitor == "net") | .tracepoint] | sort')" = '["kfree_skb","tcp_retransmit_skb"]'
+# A UDP echo server: every datagram is read (consumed, not dropped) and sent back.
 in_srv python3 -c '
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 9999))
-time.sleep(30)' &
+s.settimeout(30)
+try:
+    while True:
+        d, a = s.recvfrom(2048)
+        s.sendto(d, a)
+except socket.timeout:
+    pass' &
 PIDS+=("$!")
 sleep 0.5
 udp_send() { in_cli python3 -c '
@@ -234,17 +246,29 @@ import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(int(sys.argv[2])):
     s.sendto(b"x" * 100, (sys.argv[1], int(sys.argv[3])))' "$ADDR_SRV" "$1" "$2"; }
-m0=$(if_stats); k0=$(kernel_stats)
-udp_send 200 9999
+udp_echo() { in_cli python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"x" * 100, (sys.argv[1], 9999))
+    assert s.recv(2048) == b"x" * 100' "$ADDR_SRV" "$1"; }
+m0=$(if_stats); k0=$(kernel_stats); any0=$(drops_of "")
+udp_echo 200 || fail "200 UDP echoes over the veth" "a reply did not come back"
 sleep 0.3
-m1=$(if_stats); k1=$(kernel_stats)
+m1=$(if_stats); k1=$(kernel_stats); any1=$(drops_of "")
 delta() { jq -n --argjson x "$1" --argjson y "$2" '{rx_packets: ($y.rx_packets - $x.rx_packets), rx_bytes: ($y.rx_bytes - $x.rx_bytes), tx_packets: ($y.tx_packets - $x.tx_packets), tx_bytes: ($y.tx_bytes - $x.tx_bytes)}' | jq -c .; }
 md=$(delta "$m0" "$m1"); kd=$(delta "$k0" "$k1")
-if [ "$(echo "$md" | jq '.rx_packets == 200 and .rx_bytes == 200 * 142')" = true ] && [ "$md" = "$kd" ]; then
-	pass "200 UDP packets over the veth: exactly 200 packets, 28400 bytes on $IF_SRV, as the device counts"
+# 100 bytes of data + 8 UDP + 20 IPv4 + 14 Ethernet = 142 bytes a packet, each way.
+want='{"rx_packets":200,"rx_bytes":28400,"tx_packets":200,"tx_bytes":28400}'
+if [ "$md" = "$want" ]; then
+	pass "200 UDP packets in and 200 echoes out of $IF_SRV: exactly 200 packets and 28400 bytes each way"
 else
-	fail "packets over the veth are counted exactly" "monitor $md, device $kd (want 200 packets, 28400 bytes)"
+	fail "packets over the veth are counted exactly" "monitor $md, want $want"
 fi
+check "and the same as the device's counters (ip -s link)" test "$md" = "$kd"
+check "200 packets delivered and read are no drops on $IF_SRV (skb:kfree_skb sees drops only; got $((any1 - any0)))" \
+	test $((any1 - any0)) = 0
 d0=$(drops_of NO_SOCKET)
 udp_send 50 9998
 sleep 0.3
@@ -252,19 +276,21 @@ d1=$(drops_of NO_SOCKET)
 check "50 packets to a closed port are 50 drops on $IF_SRV with reason NO_SOCKET (got $((d1 - d0)))" test $((d1 - d0)) = 50
 
 # ---- switching off and on ----------------------------------------------------------------
-m1=$(if_stats)
+m1=$(if_stats); d1=$(drops_of NO_SOCKET)
 check "aegis monitor disable net" cli monitor disable net
-check "its links are gone" test ! -e "$PIN_ROOT/monitors/links/mon_netif_receive_skb"
-jcheck "a disabled monitor reports enabled: false" '.enabled == false' monitor net --json
-udp_send 20 9999
+check "its links are gone" test ! -e "$PIN_ROOT/monitors/links/mon_kfree_skb" -a ! -e "$PIN_ROOT/monitors/links/mon_tcp_retransmit_skb"
+jcheck "a disabled monitor reports enabled: false" '.enabled == false and (has("interfaces") | not)' monitor net --json
+udp_send 20 9998
 sleep 0.2
 check "aegis monitor enable net" cli monitor enable net
-m2=$(if_stats)
-check "nothing was counted while it was off" test "$(echo "$m2" | jq .rx_packets)" = "$(echo "$m1" | jq .rx_packets)"
+d2=$(drops_of NO_SOCKET)
+check "no drop was counted while it was off ($((d2 - d1)))" test "$d2" = "$d1"
 udp_send 5 9998
 sleep 0.2
-m3=$(if_stats)
-check "and it counts again once on (5 packets)" test $(( $(echo "$m3" | jq .rx_packets) - $(echo "$m2" | jq .rx_packets) )) = 5
+m3=$(if_stats); d3=$(drops_of NO_SOCKET)
+check "and drops are counted again once on (5 packets: $((d3 - d2)))" test $((d3 - d2)) = 5
+check "the interface counters are the device's, which went on counting (25 packets: $(( $(echo "$m3" | jq .rx_packets) - $(echo "$m1" | jq .rx_packets) )))" \
+	test $(( $(echo "$m3" | jq .rx_packets) - $(echo "$m1" | jq .rx_packets) )) = 25
 check "switching is audited with the caller" audit_has monitor.disable ok net
 
 # After the exact counts: a reset from the killed client may reach the server much later.
@@ -292,13 +318,26 @@ t1=$(rt)
 ip -n "$NS_CLI" link set "$IF_CLI" up
 check "data sent to a peer that went away is retransmitted: $((t1 - t0)) TCP retransmits counted" test $((t1 - t0)) -ge 1
 
+# The veth may still carry the retransmit test's last segments: /metrics is read between two
+# API reads, and its values must lie between theirs.
+s_before=$(if_stats)
 metrics=$(curl -s --unix-socket "$SOCK" http://aegis/metrics)
+s_after=$(if_stats)
 dup=$(echo "$metrics" | grep -E '^# (HELP|TYPE) ' | awk '{print $2, $3}' | sort | uniq -d)
 check "every metric family has HELP and TYPE once" test -z "$dup"
 hist_ok=$(echo "$metrics" | awk '/^aegis_runqueue_latency_seconds_bucket/ { v = $NF; if (v < last) bad = 1; last = v; n++ } /^aegis_runqueue_latency_seconds_count/ { c = $NF } END { print (!bad && n == 27 && last == c) ? "ok" : "bad" }')
 check "the run-queue histogram is a Prometheus histogram (27 cumulative buckets, +Inf = count)" test "$hist_ok" = ok
-check "/metrics has per-interface counters in node_exporter style" \
-	grep -q "aegis_network_receive_packets_total{device=\"$IF_SRV\"}" <<<"$metrics"
+metric_of() { awk -v m="$1{device=\"$IF_SRV\"}" '$1 == m { print $2 }' <<<"$metrics"; }
+metric_between() {
+	local v lo hi
+	v=$(metric_of "$1"); lo=$(echo "$s_before" | jq ".$2"); hi=$(echo "$s_after" | jq ".$2")
+	[ -n "$v" ] && [ "$v" -ge "$lo" ] && [ "$v" -le "$hi" ]
+}
+check "/metrics has per-interface counters in node_exporter style, with the device's values" \
+	metric_between aegis_network_receive_packets_total rx_packets
+check "aegis_network_transmit_bytes_total is the device's tx_bytes" metric_between aegis_network_transmit_bytes_total tx_bytes
+check "/metrics has the device's drop and error counters" \
+	test -n "$(metric_of aegis_network_receive_drop_total)" -a -n "$(metric_of aegis_network_transmit_errors_total)"
 
 # ---- restart, reload, raw_tp ---------------------------------------------------------------
 ids() { cli progs --json | jq -c '[.programs[] | select(.module == "monitors") | .attached[].link_id] | sort'; }
