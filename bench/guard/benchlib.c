@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include <bpf/libbpf.h>
 
 #include "benchlib.h"
+#include "cidr.h"
+#include "log.h"
 
 #ifndef ENOTSUPP
 #define ENOTSUPP 524	/* kernel-internal, but what an unsupported batch op returns */
@@ -54,6 +57,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 void bench_libbpf_logging(void)
 {
 	libbpf_set_print(libbpf_print);
+	/* src/prefix_table.c logs through src/log.c: its warnings, and its debug lines with -v. */
+	log_set_level(bench_verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN);
 }
 
 double bench_now(void)
@@ -474,7 +479,7 @@ int lpm_fill(int map_fd, const void *keys, size_t key_size, size_t n, const void
 	for (size_t i = 0; i < chunk; i++)
 		memcpy(values + i * value_size, value, value_size);
 
-	res->batched = true;
+	res->how = "bpf_map_update_batch";
 	while (done < n) {
 		__u32 count = (__u32)(n - done < chunk ? n - done : chunk);
 
@@ -483,7 +488,7 @@ int lpm_fill(int map_fd, const void *keys, size_t key_size, size_t n, const void
 			err = -errno;
 			if (done == 0 && count == 0 &&
 			    (err == -EINVAL || err == -ENOTSUPP || err == -EOPNOTSUPP)) {
-				res->batched = false;
+				res->how = "one bpf_map_update_elem per entry";
 				err = 0;
 				break;
 			}
@@ -492,7 +497,7 @@ int lpm_fill(int map_fd, const void *keys, size_t key_size, size_t n, const void
 		}
 		done += count;
 	}
-	for (; !res->batched && done < n; done++) {
+	for (; done < n; done++) {
 		if (bpf_map_update_elem(map_fd, (const char *)keys + done * key_size, value, BPF_ANY)) {
 			err = -errno;
 			bench_err("bpf_map_update_elem at entry %zu: %s", done, strerror(-err));
@@ -514,6 +519,48 @@ void bench_rule(struct guard_rule *r)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->created_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 	r->origin = GUARD_ORIGIN_FILE;
+}
+
+void bench_attrs(struct prefix_attrs *a)
+{
+	struct timespec ts;
+
+	memset(a, 0, sizeof(*a));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	a->created_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	a->origin = GUARD_ORIGIN_FILE;
+}
+
+uint64_t bench_map_memlock(int fd)
+{
+	char path[64], line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+int64_t bench_slab_kib(void)
+{
+	char line[256];
+	long long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Slab: %lld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
 }
 
 /* ---- objects ---------------------------------------------------------------------------- */
@@ -644,8 +691,85 @@ uint64_t bench_get(const void *val, const struct bench_field *f)
 
 /* ---- the guard -------------------------------------------------------------------------- */
 
+/*
+ * The list tables as src/guard.c's list_tables[] has them: nodes per 4 rules says how many nodes
+ * the agent allows per prefix of a capacity (IPv6 prefixes branch deeper below the first level).
+ */
+static const struct {
+	const char *name;
+	int family;
+	unsigned nodes_per_4_rules;
+} list_tables[GL_COUNT] = {
+	[GL_BLOCK_V4] = { "block_v4", AF_INET, 5 },
+	[GL_BLOCK_V6] = { "block_v6", AF_INET6, 6 },
+	[GL_ALLOW_V4] = { "allow_v4", AF_INET, 5 },
+	[GL_ALLOW_V6] = { "allow_v6", AF_INET6, 6 },
+};
+
+const char *guard_list_name(enum guard_list l)
+{
+	return l < GL_COUNT ? list_tables[l].name : "?";
+}
+
+static struct bpf_map *list_map(struct guard_obj *g, enum guard_list l, const char *part)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s_%s", list_tables[l].name, part);
+	return bpf_object__find_map_by_name(g->obj, name);
+}
+
+/* Capacity cap as the agent sizes it; 0 keeps the object's sizes. */
+static int size_table(struct guard_obj *g, enum guard_list l, size_t cap)
+{
+	uint64_t nodes = ((uint64_t)cap * list_tables[l].nodes_per_4_rules + 3) / 4 + 16;
+	char name[64];
+	int err;
+
+	if (!cap)
+		return 0;
+	if (cap >= PREFIX_ID_MAX || nodes >= PREFIX_ID_MAX)
+		return -E2BIG;
+	snprintf(name, sizeof(name), "%s_nodes", list_tables[l].name);
+	err = bench_map_min_entries(g->obj, name, (uint32_t)nodes);
+	snprintf(name, sizeof(name), "%s_rules", list_tables[l].name);
+	if (!err)
+		err = bench_map_min_entries(g->obj, name, (uint32_t)cap + 1);
+	return err;
+}
+
+/* prefix_table_open() over the table's three maps; l1_bits from the size of its _l1 map. */
+static int open_table(struct guard_obj *g, enum guard_list l)
+{
+	struct bpf_map *l1 = list_map(g, l, "l1"), *nodes = list_map(g, l, "nodes"), *rules = list_map(g, l, "rules");
+	struct prefix_table_maps m = { .family = list_tables[l].family };
+	uint32_t groups;
+	int err;
+
+	if (!l1 || !nodes || !rules)
+		return -ENOENT;
+	groups = bpf_map__max_entries(l1);
+	if (!groups || groups & (groups - 1)) {
+		bench_err("%s: %s: %u groups is not a power of two", g->path, bpf_map__name(l1), groups);
+		return -EINVAL;
+	}
+	m.l1_bits = (unsigned)__builtin_ctz(groups) + PREFIX_STRIDE;
+	m.l1_fd = bpf_map__fd(l1);
+	m.nodes_fd = bpf_map__fd(nodes);
+	m.rules_fd = bpf_map__fd(rules);
+	err = prefix_table_open(&m, &g->lists[l]);
+	if (err) {
+		bench_err("%s: prefix_table_open(%s, l1_bits %u): %s", g->path, list_tables[l].name,
+			  m.l1_bits, strerror(-err));
+		return err;
+	}
+	g->l1_bits[l] = m.l1_bits;
+	return 0;
+}
+
 int guard_load(struct guard_obj *g, const char *path, size_t n4, size_t n6)
 {
+	double t;
 	int err;
 
 	memset(g, 0, sizeof(*g));
@@ -653,32 +777,41 @@ int guard_load(struct guard_obj *g, const char *path, size_t n4, size_t n6)
 	g->obj = bench_open(path);
 	if (!g->obj)
 		return -ENOENT;
+	g->prog = -ENOENT;
+	for (int l = 0; l < GL_COUNT; l++) {
+		if (!list_map(g, l, "l1") || !list_map(g, l, "nodes") || !list_map(g, l, "rules")) {
+			bench_err("%s: no %s_l1/_nodes/_rules maps: the guard's lists are not the prefix "
+				  "tables this harness writes; update bench/guard/benchlib.c", path,
+				  list_tables[l].name);
+			err = -ENOENT;
+			goto fail;
+		}
+	}
 	/* The agent sizes the lists from its configuration; here, from the list. */
-	if (n4 > UINT32_MAX || n6 > UINT32_MAX)
-		return -E2BIG;
-	bench_map_min_entries(g->obj, "guard_block_v4", (uint32_t)n4);
-	bench_map_min_entries(g->obj, "guard_block_v6", (uint32_t)n6);
+	err = size_table(g, GL_BLOCK_V4, n4);
+	if (!err)
+		err = size_table(g, GL_BLOCK_V6, n6);
+	if (err) {
+		bench_err("%s: cannot size the block lists for %zu + %zu prefixes: %s", path, n4, n6,
+			  strerror(-err));
+		goto fail;
+	}
 	err = bench_load(g->obj, path);
 	if (err)
 		goto fail;
 	g->prog = bench_prog_fd(g->obj, "xdp_guard");
-	g->block4 = bench_map_fd(g->obj, "guard_block_v4");
-	g->block6 = bench_map_fd(g->obj, "guard_block_v6");
-	if (g->prog < 0 || bench_map_fd(g->obj, "guard_ifaces") < 0 || g->block4 < 0 || g->block6 < 0) {
-		bench_err("%s: no xdp_guard program or no guard_ifaces/guard_block_v4/v6 map: "
-			  "the datapath's contract changed, update bench/guard/benchlib.c", path);
+	if (g->prog < 0 || bench_map_fd(g->obj, "guard_ifaces") < 0) {
+		bench_err("%s: no xdp_guard program or no guard_ifaces map: the datapath's contract "
+			  "changed, update bench/guard/benchlib.c", path);
 		err = -ENOENT;
 		goto fail;
 	}
-	/* The fill writes LPM keys; another structure needs its own writer here. */
-	if (strcmp(bench_map_type_name(g->obj, "guard_block_v4"), "lpm_trie") ||
-	    strcmp(bench_map_type_name(g->obj, "guard_block_v6"), "lpm_trie")) {
-		bench_err("%s: guard_block_v4/v6 are %s/%s, not LPM tries: teach guard_fill_block() in "
-			  "bench/guard/benchlib.c to write them", path, bench_map_type_name(g->obj, "guard_block_v4"),
-			  bench_map_type_name(g->obj, "guard_block_v6"));
-		err = -EINVAL;
+	t = bench_now();
+	for (int l = 0; l < GL_COUNT && !err; l++)
+		err = open_table(g, l);
+	g->open_seconds = bench_now() - t;
+	if (err)
 		goto fail;
-	}
 	return 0;
 fail:
 	guard_close(g);
@@ -687,8 +820,24 @@ fail:
 
 void guard_close(struct guard_obj *g)
 {
+	/* The tables unmap the maps first: they belong to the object. */
+	for (int l = 0; l < GL_COUNT; l++)
+		prefix_table_close(g->lists[l]);
 	bpf_object__close(g->obj);
 	memset(g, 0, sizeof(*g));
+}
+
+int guard_list_memory(struct guard_obj *g, enum guard_list l, struct guard_list_mem *m)
+{
+	static const char *const parts[] = { "l1", "nodes", "rules" };
+
+	memset(m, 0, sizeof(*m));
+	if (l >= GL_COUNT || !g->lists[l])
+		return -ENOENT;
+	prefix_table_stats(g->lists[l], &m->st);
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		m->memlock += bench_map_memlock(bpf_map__fd(list_map(g, l, parts[i])));
+	return 0;
 }
 
 /* A zeroed value buffer of map's value size; NULL when the map is absent. */
@@ -727,16 +876,69 @@ int guard_set_iface(struct guard_obj *g, uint32_t ifindex, uint32_t mode, uint32
 	return err;
 }
 
+/* The list's prefixes as struct cidr, for prefix_table_load(). */
+static struct cidr *to_cidrs(const struct prefix_set *ps, int family)
+{
+	size_t n = family == AF_INET ? ps->n4 : ps->n6;
+	struct cidr *c = calloc(n ? n : 1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		c[i].family = family;
+		if (family == AF_INET) {
+			c[i].prefixlen = (uint8_t)ps->v4[i].prefixlen;
+			memcpy(c[i].addr, ps->v4[i].addr, 4);
+		} else {
+			c[i].prefixlen = (uint8_t)ps->v6[i].prefixlen;
+			memcpy(c[i].addr, ps->v6[i].addr, 16);
+		}
+	}
+	return c;
+}
+
+static int table_fill(struct guard_obj *g, enum guard_list l, const struct prefix_set *ps,
+		      struct fill_result *r)
+{
+	int family = list_tables[l].family;
+	size_t n = family == AF_INET ? ps->n4 : ps->n6, skipped = 0;
+	struct cidr *c = to_cidrs(ps, family);
+	struct prefix_table_stats st;
+	struct prefix_attrs a;
+	double t0;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->how = "prefix_table_load, one pass";
+	if (!c)
+		return -ENOMEM;
+	bench_attrs(&a);
+	t0 = bench_now();
+	err = prefix_table_load(g->lists[l], c, n, &a, &skipped);
+	r->seconds = bench_now() - t0;
+	free(c);
+	if (err) {
+		bench_err("%s: prefix_table_load(%s, %zu prefixes): %s", g->path, list_tables[l].name, n,
+			  strerror(-err));
+		return err;
+	}
+	prefix_table_stats(g->lists[l], &st);
+	r->entries = st.prefixes;
+	if (skipped || st.prefixes != n) {
+		bench_err("%s: %s holds %zu prefixes of %zu (%zu skipped)", g->path, list_tables[l].name,
+			  st.prefixes, n, skipped);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int guard_fill_block(struct guard_obj *g, const struct prefix_set *ps, struct fill_result *r4,
 		     struct fill_result *r6)
 {
-	struct guard_rule rule;
-	int err;
+	int err = table_fill(g, GL_BLOCK_V4, ps, r4);
 
-	bench_rule(&rule);
-	err = lpm_fill(g->block4, ps->v4, sizeof(*ps->v4), ps->n4, &rule, sizeof(rule), r4);
 	if (!err)
-		err = lpm_fill(g->block6, ps->v6, sizeof(*ps->v6), ps->n6, &rule, sizeof(rule), r6);
+		err = table_fill(g, GL_BLOCK_V6, ps, r6);
 	return err;
 }
 
@@ -748,21 +950,30 @@ static bool map_empty(struct guard_obj *g, const char *name)
 	return fd >= 0 && bpf_map_get_next_key(fd, NULL, key) && errno == ENOENT;
 }
 
-int guard_write_settings(struct guard_obj *g, uint32_t sample_every, char *desc, size_t desclen)
+static bool table_empty(struct guard_obj *g, enum guard_list l)
+{
+	struct prefix_table_stats st;
+
+	if (!g->lists[l])
+		return false;
+	prefix_table_stats(g->lists[l], &st);
+	return st.prefixes == 0;
+}
+
+int guard_write_settings(struct guard_obj *g, uint32_t sample_every, uint32_t top_every, char *desc,
+			 size_t desclen)
 {
 	static const struct {
+		int table;		/* enum guard_list, or -1: an LPM trie called map */
 		const char *map;
 		uint32_t bit;
 	} lists[] = {
-#ifdef GUARD_EMPTY_ALLOW_V4
-		{ "guard_allow_v4", GUARD_EMPTY_ALLOW_V4 },
-		{ "guard_allow_v6", GUARD_EMPTY_ALLOW_V6 },
-		{ "guard_block_v4", GUARD_EMPTY_BLOCK_V4 },
-		{ "guard_block_v6", GUARD_EMPTY_BLOCK_V6 },
-		{ "guard_block_scoped_v4", GUARD_EMPTY_BLOCK_SCOPED_V4 },
-		{ "guard_block_scoped_v6", GUARD_EMPTY_BLOCK_SCOPED_V6 },
-#endif
-		{ NULL, 0 },
+		{ GL_ALLOW_V4, NULL, GUARD_EMPTY_ALLOW_V4 },
+		{ GL_ALLOW_V6, NULL, GUARD_EMPTY_ALLOW_V6 },
+		{ GL_BLOCK_V4, NULL, GUARD_EMPTY_BLOCK_V4 },
+		{ GL_BLOCK_V6, NULL, GUARD_EMPTY_BLOCK_V6 },
+		{ -1, "guard_block_scoped_v4", GUARD_EMPTY_BLOCK_SCOPED_V4 },
+		{ -1, "guard_block_scoped_v6", GUARD_EMPTY_BLOCK_SCOPED_V6 },
 	};
 	const char *map = "guard_settings";
 	uint32_t zero = 0, empty = 0;
@@ -778,15 +989,34 @@ int guard_write_settings(struct guard_obj *g, uint32_t sample_every, char *desc,
 	off += (size_t)snprintf(desc + off, desclen - off, "malformed drop, later fragments pass");
 	if (bench_set(g->obj, map, v, "sample_every", sample_every) == 0)
 		off += (size_t)snprintf(desc + off, desclen - off, ", sample_every %u", sample_every);
-	for (size_t i = 0; lists[i].map; i++)
-		if (map_empty(g, lists[i].map))
+	if (bench_set(g->obj, map, v, "top_every", top_every) == 0 && off < desclen)
+		off += (size_t)snprintf(desc + off, desclen - off, ", top_every %u", top_every);
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (lists[i].table >= 0 ? table_empty(g, lists[i].table) : map_empty(g, lists[i].map))
 			empty |= lists[i].bit;
+	g->empty_hint = empty;
 	if (bench_set(g->obj, map, v, "empty_lists", empty) == 0 && off < desclen)
 		snprintf(desc + off, desclen - off, ", empty_lists 0x%x", empty);
 	if (bpf_map_update_elem(fd, &zero, v, BPF_ANY)) {
 		err = -errno;
 		bench_err("%s: guard_settings: %s", g->path, strerror(-err));
 	}
+	free(v);
+	return err;
+}
+
+int guard_set_empty_lists(struct guard_obj *g, uint32_t bits)
+{
+	const char *map = "guard_settings";
+	uint32_t zero = 0;
+	int fd, err;
+	void *v = value_buf(g, map, &fd);
+
+	if (!v)
+		return -ENOENT;
+	err = bpf_map_lookup_elem(fd, &zero, v) ? -errno : bench_set(g->obj, map, v, "empty_lists", bits);
+	if (!err && bpf_map_update_elem(fd, &zero, v, BPF_ANY))
+		err = -errno;
 	free(v);
 	return err;
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Shared by the guard benchmarks (ns_per_packet, xdp_attach, prefixes): a deterministic random
- * block list, filling LPM tries with it, and loading BPF objects from files so that the
- * harness runs against whatever build/bpf/guard.bpf.o is today. Map types and sizes are read
- * from the object, never assumed: guard_ifaces may be a hash or an array, maps come and go.
+ * block list, filling LPM tries (the baseline) and the guard's prefix tables with it, and
+ * loading BPF objects from files so that the harness runs against whatever
+ * build/bpf/guard.bpf.o is today. Map types and sizes are read from the object, never assumed:
+ * guard_ifaces may be a hash or an array, a table's first-level size comes from its _l1 map,
+ * maps come and go. The prefix tables are written by src/prefix_table.c, the agent's own writer.
  */
 #ifndef AEGIS_BENCH_BENCHLIB_H
 #define AEGIS_BENCH_BENCHLIB_H
@@ -15,8 +17,16 @@
 #include <bpf/libbpf.h>
 
 #include "aegis/guard.h"
+#include "prefix_table.h"
 
 #define BENCH_DEFAULT_SEED 0x61656769735f6231ULL	/* "aegis_b1" */
+/* What the agent writes by default: guard.sample.every and guard.top.sample_every. */
+#define BENCH_SAMPLE_EVERY 100
+#ifdef GUARD_TOP_EVERY_DEFAULT
+#define BENCH_TOP_EVERY GUARD_TOP_EVERY_DEFAULT
+#else
+#define BENCH_TOP_EVERY 32
+#endif
 
 extern int bench_verbose;
 
@@ -60,7 +70,7 @@ bool prefixes_cover6(const struct prefix_set *ps, const uint8_t addr[16]);
 
 struct fill_result {
 	double seconds;
-	bool batched;		/* bpf_map_update_batch, else one update per entry */
+	const char *how;	/* "bpf_map_update_batch", "prefix_table_load", ... */
 	size_t entries;
 };
 
@@ -73,6 +83,12 @@ int lpm_fill(int map_fd, const void *keys, size_t key_size, size_t n, const void
 
 /* The value every benchmark list entry carries: origin file, no expiry. */
 void bench_rule(struct guard_rule *r);
+/* The same for a prefix table. */
+void bench_attrs(struct prefix_attrs *a);
+/* The kernel's accounting of a map (fdinfo "memlock", i.e. the map's mem_usage), 0 if unknown. */
+uint64_t bench_map_memlock(int fd);
+/* Slab memory in KiB (/proc/meminfo): a delta around an LPM fill, noisy. -1 if unknown. */
+int64_t bench_slab_kib(void);
 
 /* ---- objects ---------------------------------------------------------------------------- */
 
@@ -108,19 +124,42 @@ uint64_t bench_get(const void *val, const struct bench_field *f);
 
 /* ---- the guard -------------------------------------------------------------------------- */
 
+/* The guard's source lists: prefix tables (bpf/lib/prefix.h), three maps each. */
+enum guard_list { GL_BLOCK_V4, GL_BLOCK_V6, GL_ALLOW_V4, GL_ALLOW_V6, GL_COUNT };
+
 struct guard_obj {
 	struct bpf_object *obj;
 	int prog;
-	int block4, block6;
+	struct prefix_table *lists[GL_COUNT];
+	unsigned l1_bits[GL_COUNT];	/* from each table's _l1 map */
+	double open_seconds;		/* prefix_table_open() of all four */
+	uint32_t empty_hint;		/* GUARD_EMPTY_* bits guard_write_settings() computed */
 	const char *path;
 };
+
+/* "block_v4", ...: the table's name in the object (maps <name>_l1, _nodes, _rules). */
+const char *guard_list_name(enum guard_list l);
+
+/* What one list table takes: prefix_table_stats() plus the kernel's own accounting of its maps. */
+struct guard_list_mem {
+	struct prefix_table_stats st;
+	uint64_t memlock;	/* fdinfo memlock of the three maps, summed */
+};
+
+int guard_list_memory(struct guard_obj *g, enum guard_list l, struct guard_list_mem *m);
 
 /* The guard's counters this harness reads (0 when the object has no such field). */
 struct guard_stats {
 	uint64_t rx_packets, passed, dropped, would_drop, malformed, blocked_by_list, rate_limited;
 };
 
-/* Opens and loads the guard with block lists big enough for n4/n6 entries. */
+/*
+ * Opens and loads the guard with block lists sized for n4/n6 prefixes as the agent sizes them
+ * for that capacity (src/guard.c, list_tables[]: rules = cap + 1, nodes = cap * 5/4 + 16 for
+ * IPv4 and cap * 6/4 + 16 for IPv6; never below the object's defaults), then opens the four
+ * list tables with prefix_table_open() as the agent does. The allow lists keep the object's
+ * sizes and stay empty.
+ */
 int guard_load(struct guard_obj *g, const char *path, size_t n4, size_t n6);
 void guard_close(struct guard_obj *g);
 /*
@@ -128,15 +167,24 @@ void guard_close(struct guard_obj *g);
  * array alike; an ifindex past an array's end goes to guard_ifaces_big when there is one.
  */
 int guard_set_iface(struct guard_obj *g, uint32_t ifindex, uint32_t mode, uint32_t slot);
+/*
+ * The block lists' prefix tables get the list, each with one prefix_table_load() (what the
+ * agent does for an import: one batched pass). r4/r6 time the load alone, not the conversion
+ * of the list to struct cidr.
+ */
 int guard_fill_block(struct guard_obj *g, const struct prefix_set *ps, struct fill_result *r4,
 		     struct fill_result *r6);
 /*
  * guard_settings as the agent writes them: malformed packets dropped, later fragments passed,
- * one drop record in sample_every (when the object samples), and the empty_lists hint with a
- * bit for every list map that holds nothing (when the object has the hint). Call it after the
- * lists are filled. desc gets what was written, for the report.
+ * one drop record in sample_every and one top-talkers sample in top_every packets (each when
+ * the object has the field), and the empty_lists hint with a bit for every list that holds
+ * nothing (a prefix table without prefixes, an empty scoped LPM trie), kept in g->empty_hint.
+ * Call it after the lists are filled. desc gets what was written, for the report.
  */
-int guard_write_settings(struct guard_obj *g, uint32_t sample_every, char *desc, size_t desclen);
+int guard_write_settings(struct guard_obj *g, uint32_t sample_every, uint32_t top_every, char *desc,
+			 size_t desclen);
+/* Rewrites guard_settings.empty_lists alone (-ENOENT: the object has no such field). */
+int guard_set_empty_lists(struct guard_obj *g, uint32_t bits);
 /*
  * Turns every rate-limit class on (guard_rl_limits: pps and bps at the maximum), so that the
  * token buckets run on every packet no list decided, and never limit a benchmark's traffic.

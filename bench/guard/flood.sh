@@ -3,7 +3,8 @@
 #
 # The veth flood: packets dropped per softirq CPU-second on the receiving side, for
 #   - the empty XDP_DROP program (the floor),
-#   - the guard in block mode, the flood's sources in its block list (1M IPv4 + 100k IPv6),
+#   - the guard in block mode, the flood's sources in its block list (1M IPv4 + 100k IPv6 in its
+#     prefix tables, written with the agent's src/prefix_table.c),
 #   - nftables with the same prefixes in interval sets on the netdev ingress hook.
 #
 # Namespaces aegbench-tx and aegbench-rx joined by a veth pair; build/bench/pktgen sends prebuilt
@@ -23,6 +24,8 @@
 #
 # FLOOD_BPF_STATS=1 also reports the XDP programs' own run time per packet in the datapath
 # (kernel.bpf_stats_enabled: costs two clock reads per run, so it is off for the main figures).
+# Without it, an XDP turn whose program's run_cnt moved ran with kernel BPF stats on anyway
+# (another process holds them, e.g. an aegis agent with bpf.stats on): the table says which.
 #
 # Usage: bench/guard/flood.sh        (root; after `make -C bench/guard` and `make`)
 # Knobs (environment): FLOOD_SECONDS=4 per turn, FLOOD_ROUNDS=3, FLOOD_SOURCES=64, FLOOD_V4=1000000,
@@ -120,10 +123,9 @@ rx_not_ip() {
 			/^Ip: [A-Z]/ { for (i = 2; i <= NF; i++) if ($i == "InReceives") col = i; next }
 			/^Ip: / { print rx - $col; exit }'
 }
-# "run_time_ns run_cnt" of the XDP program on veth-rx (kernel.bpf_stats_enabled).
+# "run_time_ns run_cnt" of the XDP program on veth-rx (they move only while BPF stats are on).
 xdp_prog_stats() {
 	local id
-	[ "$BPF_STATS" = 1 ] || { echo "0 0"; return; }
 	id=$(ip -n $RX -d link show $RXIF | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p' | head -1)
 	[ -n "$id" ] || { echo "0 0"; return; }
 	bpftool prog show id "$id" | awk '{ for (i = 1; i < NF; i++) { if ($i == "run_time_ns") t = $(i + 1);
@@ -168,8 +170,8 @@ for x in $EXTRA; do
 	*) die "FLOOD_EXTRA: lpm or parse, not $x" ;;
 	esac
 done
-echo "- guard loaded from $GUARD_OBJ with libbpf, lists filled in $(secs_since "$t") s" \
-	"($(sed -n 's/^xdp_attach: guard lists filled: //p' "$TMP/GUARD.err"))"
+echo "- guard loaded from $GUARD_OBJ with libbpf; the loaders were up in $(secs_since "$t") s" \
+	"(list generation, BPF loads, table fill); prefix tables filled: $(sed -n 's/^xdp_attach: guard lists filled: //p' "$TMP/GUARD.err")"
 
 nft_note=
 if [ $have_nft = 1 ]; then
@@ -214,6 +216,7 @@ use() {
 }
 
 declare -A SENT DROPPED TICKS WALL RUNNS RUNCNT
+STATS_ON=
 cases="drop guard"
 [ $have_nft = 1 ] && cases="drop guard nft"
 cases="$cases $EXTRA"
@@ -243,6 +246,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		read -r p1 q1 < <(xdp_prog_stats)
 		RUNNS[$c]=$((RUNNS[$c] + p1 - p0))
 		RUNCNT[$c]=$((RUNCNT[$c] + q1 - q0))
+		[ "$BPF_STATS" != 1 ] && [ "$q1" != "$q0" ] && STATS_ON="$STATS_ON round $r $c,"
 		sent=$(echo "$out" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
 		wall=$(echo "$out" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
 		SENT[$c]=$((SENT[$c] + sent))
@@ -282,6 +286,11 @@ for c in $cases; do
 		'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %s | %s | %s |\n", n, s / w / 1e6, d / w / 1e6,
 			 t / hz / w, e, re, rn }'
 done
+if [ -n "$STATS_ON" ]; then
+	echo
+	echo "Kernel BPF stats were on (another process held them) during:${STATS_ON%,}: those turns paid two" \
+		"clock reads per XDP run (nftables turns cannot tell); run again."
+fi
 if [ "$BPF_STATS" = 1 ]; then
 	echo
 	echo "| XDP program | ns per run in the datapath (bpf_stats) | runs |"

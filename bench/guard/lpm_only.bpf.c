@@ -2,8 +2,9 @@
 /*
  * A plain LPM-trie source lookup: Ethernet, up to two VLAN tags, the IPv4 or IPv6 fixed header,
  * one lookup of the source address, XDP_DROP on a hit. No extension-header walk, no L4 checks,
- * no counters, no allow list. Keys and values are the guard's, so the tries hold the same
- * prefixes in nodes of the same size and the difference to the guard is code, not data.
+ * no counters, no allow list: the plain LPM-trie baseline, holding the same prefixes as the
+ * guard's prefix tables. Keys and values are those of the guard's lists before they became
+ * prefix tables (struct guard_lpm_v4/v6, struct guard_rule), so its nodes are the old lists'.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -6,12 +6,20 @@
  * machine (other jobs, frequency changes) lands on all of them alike; a cell is the median of
  * the rounds, and the tables give ratios to the empty program and to xdp-filter.
  *
+ * Kernel BPF run-time statistics (BPF_ENABLE_STATS, held by any process: an aegis agent with
+ * bpf.stats on does it) add two clock reads to every program run, tens of ns here, to whatever
+ * runs meanwhile. A measurement during which the program's run_cnt moved ran with them on: it
+ * is left out of its cell's median when the cell has clean rounds, and counted in the output.
+ *
  * Programs:
  *   (a) xdp_drop: returns XDP_DROP, the floor
  *   (b) xdp-filter (Debian's xdp-tools, xdpfilt_alw_ip.o): one exact-address rule per family
- *   (c) lpm_only: one LPM lookup of the source, holding the same prefixes as (e)
+ *   (c) lpm_only: one LPM lookup of the source, holding the same prefixes as (e): the plain
+ *       LPM-trie baseline (the guard's lists were LPM tries before they became prefix tables)
  *   (d) the guard with empty lists
- *   (e) the guard with the block list (1M IPv4 + 100k IPv6 by default), observe and block mode
+ *   (e) the guard with the block list (1M IPv4 + 100k IPv6 by default) in its prefix tables,
+ *       observe and block mode; and block mode with the empty_lists hint off (every list
+ *       looked up, as before the agent kept the hint)
  *   (f) the guard with rate limiting, when the object has guard_rl_limits
  *   (g) parse_only: the guard's parser alone, to tell parsing from the rest
  * Source address a hit (in the list / the xdp-filter rule) and a miss, where that matters.
@@ -68,10 +76,13 @@ struct variant {
 	uint32_t mode;
 	uint32_t expect;		/* XDP verdict on every packet */
 	int ref_xdpf;			/* row of xdp-filter with the same source, or -1 */
+	bool no_hint;			/* guard_settings.empty_lists 0 instead of the guard's hint */
 	bool bad[P_COUNT];		/* verdict was not the expected one */
 	unsigned long repeat[P_COUNT];	/* opt.repeat, less for a very slow cell (see probe()) */
 	double ns[MAX_RUNS][P_COUNT];
+	bool stats[MAX_RUNS][P_COUNT];	/* kernel BPF stats were on during that measurement */
 	double med[P_COUNT];
+	int clean[P_COUNT];		/* rounds in the median */
 };
 
 static struct variant vars[MAX_VARIANTS];
@@ -87,7 +98,7 @@ static struct {
 	const char *xdpf_obj;
 	bool contention;
 	uint32_t ifindex;
-	uint32_t sample_every;
+	uint32_t sample_every, top_every;
 	double slow_ns;
 } opt = {
 	.repeat = 5000000,
@@ -99,7 +110,8 @@ static struct {
 	.objdir = "build/bench",
 	.xdpf_obj = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_ip.o",
 	.contention = true,
-	.sample_every = 100,	/* the agent's default (guard.sample.every) */
+	.sample_every = BENCH_SAMPLE_EVERY,
+	.top_every = BENCH_TOP_EVERY,
 	.slow_ns = 500,
 };
 
@@ -193,6 +205,19 @@ static const struct packet *packet_of(const struct variant *v, int pk)
 
 /* ---- running ---------------------------------------------------------------------------- */
 
+/* run_cnt of a program: it only moves while kernel BPF stats are on. */
+static uint64_t prog_run_cnt(int prog)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(prog, &info, &len) ? 0 : info.run_cnt;
+}
+
+/* Whether the calling thread's last run_once() ran with kernel BPF stats on; and how many did. */
+static __thread bool last_run_stats;
+static unsigned long stats_runs;
+
 static int run_once(int prog, const struct packet *pk, unsigned long repeat, uint32_t *retval,
 		    double *ns)
 {
@@ -203,9 +228,13 @@ static int run_once(int prog, const struct packet *pk, unsigned long repeat, uin
 		    .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx),
 		    .repeat = (int)repeat);
+	uint64_t cnt = prog_run_cnt(prog);
 
 	if (bpf_prog_test_run_opts(prog, &topts))
 		return -errno;
+	last_run_stats = prog_run_cnt(prog) != cnt;
+	if (last_run_stats)
+		__atomic_add_fetch(&stats_runs, 1, __ATOMIC_RELAXED);
 	*retval = topts.retval;
 	*ns = topts.duration;	/* the kernel's average per repeat, in ns */
 	return 0;
@@ -213,9 +242,17 @@ static int run_once(int prog, const struct packet *pk, unsigned long repeat, uin
 
 static int variant_prepare(struct variant *v)
 {
-	if (v->guard)
-		return guard_set_iface(v->guard, opt.ifindex, v->mode, SLOT);
-	return 0;
+	int err;
+
+	if (!v->guard)
+		return 0;
+	err = guard_set_iface(v->guard, opt.ifindex, v->mode, SLOT);
+	if (!err && v->guard->empty_hint) {
+		err = guard_set_empty_lists(v->guard, v->no_hint ? 0 : v->guard->empty_hint);
+		if (err)
+			bench_err("%s: guard_settings.empty_lists: %s", v->name, strerror(-err));
+	}
+	return err;
 }
 
 static int verify(void)
@@ -295,6 +332,7 @@ static double median(double *v, int n)
 static int measure(void)
 {
 	double t0 = bench_now();
+	int tainted = 0;
 
 	for (int r = 0; r < opt.runs; r++) {
 		for (int pk = 0; pk < P_COUNT; pk++) {
@@ -311,17 +349,27 @@ static int measure(void)
 					bench_err("%s: bpf_prog_test_run_opts: %s", v->name, strerror(-err));
 					return -1;
 				}
+				v->stats[r][pk] = last_run_stats;
+				tainted += last_run_stats;
 			}
 		}
-		bench_info("  round %d/%d done (%.0f s)", r + 1, opt.runs, bench_now() - t0);
+		bench_info("  round %d/%d done (%.0f s)%s", r + 1, opt.runs, bench_now() - t0,
+			   tainted ? " (kernel BPF stats were on during some measurements)" : "");
 	}
 	for (int i = 0; i < nvars; i++) {
 		for (int pk = 0; pk < P_COUNT; pk++) {
+			struct variant *v = &vars[i];
 			double col[MAX_RUNS];
+			int n = 0;
 
 			for (int r = 0; r < opt.runs; r++)
-				col[r] = vars[i].ns[r][pk];
-			vars[i].med[pk] = median(col, opt.runs);
+				if (!v->stats[r][pk])
+					col[n++] = v->ns[r][pk];
+			v->clean[pk] = n;
+			if (!n)	/* every round had them on: the cell shows it */
+				for (int r = 0; r < opt.runs; r++)
+					col[n++] = v->ns[r][pk];
+			v->med[pk] = median(col, n);
 		}
 	}
 	return 0;
@@ -419,8 +467,9 @@ static void contention_table(const int *rows, int nrows)
 
 /*
  * The tables above hit one list entry. This runs IPv4 UDP from SPREAD_N sources in as many
- * entries, once each: an entry's cost can depend on its node in the trie (its depth, and where
- * the kernel allocated it: the guard updates hit counters in the entry with atomic adds).
+ * entries, once each: an entry's cost can depend on where it sits (its depth in the trie or the
+ * prefix table, the cache lines it lands on) and, for the guard, on where its hit counters sit:
+ * the guard updates them with atomic adds, and in an LPM trie node they straddled cache lines.
  */
 static void spread_table(const struct prefix_set *ps, const int *rows, int nrows)
 {
@@ -561,8 +610,57 @@ static int xdpf_add_rules(struct bpf_object *obj, const struct prefix_set *ps)
 static void print_fill(const char *what, const struct fill_result *r)
 {
 	printf("- %s: %zu entries in %.2f s (%s, %.0f k entries/s)\n", what, r->entries, r->seconds,
-	       r->batched ? "bpf_map_update_batch" : "one bpf_map_update_elem per entry",
-	       r->seconds > 0 ? (double)r->entries / r->seconds / 1e3 : 0.0);
+	       r->how ? r->how : "?", r->seconds > 0 ? (double)r->entries / r->seconds / 1e3 : 0.0);
+}
+
+static double mib(uint64_t b)
+{
+	return (double)b / 1048576.0;
+}
+
+/*
+ * Kernel memory of the lists: the guard's prefix tables (prefix_table_stats: used = first level +
+ * nodes and rules in use, allocated = the three preallocated arrays; memlock = the kernel's own
+ * figure for those arrays) beside lpm_only's tries (memlock = entries x node size, without the
+ * trie's intermediate nodes or allocator rounding, hence also the slab growth during their fill).
+ */
+static void memory_table(struct guard_obj *g, struct bpf_object *lpm, int64_t lpm_slab_kib)
+{
+	uint64_t used = 0, alloc = 0, memlock = 0, lpm4, lpm6;
+
+	printf("\n### Kernel memory of the lists (%s prefixes)\n\n", list_size());
+	printf("| lists | prefixes | nodes in use / max | used MiB | allocated MiB | memlock MiB |\n"
+	       "|---|---:|---:|---:|---:|---:|\n");
+	for (int l = 0; l < GL_COUNT; l++) {
+		struct guard_list_mem m;
+
+		if (guard_list_memory(g, l, &m))
+			continue;
+		printf("| guard %s (prefix table, l1_bits %u) | %zu | %zu / %zu | %.1f | %.1f | %.1f |\n",
+		       guard_list_name(l), g->l1_bits[l], m.st.prefixes, m.st.nodes, m.st.max_nodes,
+		       mib(m.st.kernel_bytes_used), mib(m.st.kernel_bytes_alloc), mib(m.memlock));
+		used += m.st.kernel_bytes_used;
+		alloc += m.st.kernel_bytes_alloc;
+		memlock += m.memlock;
+	}
+	printf("| **guard, four list tables** | %zu | | **%.1f** | **%.1f** | %.1f |\n", opt.n4 + opt.n6,
+	       mib(used), mib(alloc), mib(memlock));
+	lpm4 = bench_map_memlock(bench_map_fd(lpm, "lpm_v4"));
+	lpm6 = bench_map_memlock(bench_map_fd(lpm, "lpm_v6"));
+	printf("| lpm_only lpm_v4 (LPM trie) | %zu | | | | %.1f |\n", opt.n4, mib(lpm4));
+	printf("| lpm_only lpm_v6 (LPM trie) | %zu | | | | %.1f |\n", opt.n6, mib(lpm6));
+	if (lpm_slab_kib >= 0)
+		printf("| **lpm_only, both tries** | %zu | | **%.1f** (slab growth during the fill) | | %.1f |\n",
+		       opt.n4 + opt.n6, (double)lpm_slab_kib / 1024.0, mib(lpm4 + lpm6));
+	printf("\nThe scoped lists (guard_block_scoped_v4/v6) are LPM tries holding nothing here. The agent "
+	       "also keeps the prefix set in user space; the tool's own share: ");
+	for (int l = 0; l < 2; l++) {
+		struct guard_list_mem m;
+
+		if (!guard_list_memory(g, l, &m))
+			printf("%s%s %.1f MiB", l ? ", " : "", guard_list_name(l), mib(m.st.user_bytes));
+	}
+	printf(".\n");
 }
 
 /* ---- output ----------------------------------------------------------------------------- */
@@ -578,8 +676,15 @@ static void table_header(const char *title)
 	printf("\n");
 }
 
+/* Whether round r of a cell is in its median (see measure()). */
+static bool in_median(const struct variant *v, int r, int pk)
+{
+	return !v->clean[pk] || !v->stats[r][pk];
+}
+
 static void print_tables(void)
 {
+	int all_stats = 0, some_stats = 0, fewest = opt.runs;
 	bool cut = false;
 
 	table_header("ns/packet (median)");
@@ -587,15 +692,26 @@ static void print_tables(void)
 		printf("| %s |", vars[i].name);
 		for (int pk = 0; pk < P_COUNT; pk++) {
 			bool c = vars[i].repeat[pk] < opt.repeat;
+			int clean = vars[i].clean[pk];
 
-			printf(" %.1f%s%s |", vars[i].med[pk], vars[i].bad[pk] ? "!" : "", c ? "*" : "");
+			printf(" %.1f%s%s%s |", vars[i].med[pk], vars[i].bad[pk] ? "!" : "", c ? "*" : "",
+			       !clean ? "†" : clean < opt.runs ? "‡" : "");
 			cut |= c;
+			all_stats += !clean;
+			some_stats += clean && clean < opt.runs;
+			fewest = clean && clean < fewest ? clean : fewest;
 		}
 		printf("\n");
 	}
 	if (cut)
 		printf("\n\\* over %.0f ns/packet: %lu repeats instead of %lu\n", opt.slow_ns, SLOW_REPEAT,
 		       opt.repeat);
+	if (some_stats)
+		printf("\n‡ %d cells: the median of the rounds without kernel BPF stats, %d of %d at the fewest "
+		       "(another process had them on during the others)\n", some_stats, fewest, opt.runs);
+	if (all_stats)
+		printf("\n† %d cells: kernel BPF stats were on in every round (another process, e.g. an aegis "
+		       "agent with bpf.stats on): two clock reads per run included, run again\n", all_stats);
 	table_header("ratio to (a) the empty program");
 	for (int i = 0; i < nvars; i++) {
 		printf("| %s |", vars[i].name);
@@ -616,15 +732,21 @@ static void print_tables(void)
 		}
 		printf("\n");
 	}
-	table_header("spread over the rounds: (max - min) / median");
+	table_header("spread over the rounds in the median: (max - min) / median");
 	for (int i = 0; i < nvars; i++) {
 		printf("| %s |", vars[i].name);
 		for (int pk = 0; pk < P_COUNT; pk++) {
-			double lo = vars[i].ns[0][pk], hi = lo;
+			double lo = 0, hi = 0;
+			bool first = true;
 
-			for (int r = 1; r < opt.runs; r++) {
-				lo = vars[i].ns[r][pk] < lo ? vars[i].ns[r][pk] : lo;
-				hi = vars[i].ns[r][pk] > hi ? vars[i].ns[r][pk] : hi;
+			for (int r = 0; r < opt.runs; r++) {
+				double x = vars[i].ns[r][pk];
+
+				if (!in_median(&vars[i], r, pk))
+					continue;
+				lo = first || x < lo ? x : lo;
+				hi = first || x > hi ? x : hi;
+				first = false;
 			}
 			printf(" %.0f%% |", 100 * (hi - lo) / vars[i].med[pk]);
 		}
@@ -643,11 +765,12 @@ static void usage(FILE *f)
 		"  --guard-obj PATH  the guard (default build/bpf/guard.bpf.o)\n"
 		"  --objdir DIR      where xdp_drop/lpm_only/parse_only.bpf.o are (default build/bench)\n"
 		"  --xdp-filter-obj PATH  (default %s)\n"
-		"  --sample-every N  guard drop records: one in N drops (default 100, the agent's; 0 = off)\n"
+		"  --sample-every N  guard drop records: one in N drops (default %u, the agent's; 0 = off)\n"
+		"  --top-every N     guard top talkers: one sample in N packets (default %u, the agent's; 0 = off)\n"
 		"  --no-contention   skip the two-CPUs-at-once table\n"
 		"  --slow-ns N       a cell over N ns/packet runs 1000000 repeats, not --repeat (500)\n"
 		"  -v                libbpf debug output\n",
-		MAX_RUNS, opt.xdpf_obj);
+		MAX_RUNS, opt.xdpf_obj, BENCH_SAMPLE_EVERY, BENCH_TOP_EVERY);
 }
 
 int main(int argc, char **argv)
@@ -659,6 +782,7 @@ int main(int argc, char **argv)
 		{ "objdir", required_argument, NULL, 'o' }, { "xdp-filter-obj", required_argument, NULL, 'x' },
 		{ "no-contention", no_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
 		{ "sample-every", required_argument, NULL, 'S' },
+		{ "top-every", required_argument, NULL, 'T' },
 		{ "slow-ns", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -666,6 +790,8 @@ int main(int argc, char **argv)
 	int p_drop, p_parse, p_xdpf, p_lpm, c, x_hit, x_miss, lpm_hit = 0, blk_hit = 0, blk_miss = 0;
 	struct guard_obj g_empty, g_full, g_rl;
 	struct fill_result f4, f6, l4, l6;
+	int64_t slab0, slab1;
+	unsigned long stats0;
 	struct prefix_set ps;
 	struct guard_rule rule;
 	char d4[128], d6[128], a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN], why[256] = "";
@@ -687,6 +813,7 @@ int main(int argc, char **argv)
 		case 'x': opt.xdpf_obj = optarg; break;
 		case 'C': opt.contention = false; break;
 		case 'S': opt.sample_every = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'T': opt.top_every = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'M': opt.slow_ns = atof(optarg); break;
 		case 'v': bench_verbose = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -756,26 +883,32 @@ int main(int argc, char **argv)
 	if (xdpf_add_rules(o_xdpf, &ps))
 		return 1;
 	bench_rule(&rule);
+	slab0 = bench_slab_kib();
 	if (lpm_fill(bench_map_fd(o_lpm, "lpm_v4"), ps.v4, sizeof(*ps.v4), ps.n4, &rule, sizeof(rule), &l4) ||
 	    lpm_fill(bench_map_fd(o_lpm, "lpm_v6"), ps.v6, sizeof(*ps.v6), ps.n6, &rule, sizeof(rule), &l6))
 		return 1;
+	slab1 = bench_slab_kib();
 
 	/* (d), (e) */
 	if (guard_load(&g_empty, opt.guard_obj, 1, 1) || guard_load(&g_full, opt.guard_obj, opt.n4, opt.n6))
 		return 1;
 	if (guard_fill_block(&g_full, &ps, &f4, &f6) ||
-	    guard_write_settings(&g_empty, opt.sample_every, set_empty, sizeof(set_empty)) ||
-	    guard_write_settings(&g_full, opt.sample_every, set_full, sizeof(set_full)))
+	    guard_write_settings(&g_empty, opt.sample_every, opt.top_every, set_empty, sizeof(set_empty)) ||
+	    guard_write_settings(&g_full, opt.sample_every, opt.top_every, set_full, sizeof(set_full)))
 		return 1;
-	printf("- guard object %s: guard_ifaces is %s, block lists %s\n", opt.guard_obj,
-	       bench_map_type_name(g_full.obj, "guard_ifaces"), bench_map_type_name(g_full.obj, "guard_block_v4"));
+	printf("- guard object %s: guard_ifaces is %s; lists in prefix tables (l1_bits: block_v4 %u, "
+	       "block_v6 %u, allow_v4 %u, allow_v6 %u), written with src/prefix_table.c\n", opt.guard_obj,
+	       bench_map_type_name(g_full.obj, "guard_ifaces"), g_full.l1_bits[GL_BLOCK_V4],
+	       g_full.l1_bits[GL_BLOCK_V6], g_full.l1_bits[GL_ALLOW_V4], g_full.l1_bits[GL_ALLOW_V6]);
 	printf("- guard_settings as the agent writes them: (d) %s; (e) %s\n", set_empty, set_full);
 	printf("- xdp-filter object %s (one source rule per family)\n", opt.xdpf_obj);
-	printf("\nFill times:\n\n");
-	print_fill("lpm_only IPv4", &l4);
-	print_fill("lpm_only IPv6", &l6);
-	print_fill("guard_block_v4", &f4);
-	print_fill("guard_block_v6", &f6);
+	printf("\nFill times (into empty maps):\n\n");
+	print_fill("lpm_only IPv4 (LPM trie)", &l4);
+	print_fill("lpm_only IPv6 (LPM trie)", &l6);
+	print_fill("guard block_v4 (prefix table)", &f4);
+	print_fill("guard block_v6 (prefix table)", &f6);
+	printf("- guard: prefix_table_open() of the four tables (mmap, adopting nothing) %.2f s; "
+	       "IPv4 + IPv6 load %.2f s\n", g_full.open_seconds, f4.seconds + f6.seconds);
 
 	/* (f): only when the datapath has it */
 	if (bpf_object__find_map_by_name(g_full.obj, "guard_rl_limits")) {
@@ -783,7 +916,7 @@ int main(int argc, char **argv)
 
 		if (guard_load(&g_rl, opt.guard_obj, opt.n4, opt.n6) == 0 &&
 		    guard_fill_block(&g_rl, &ps, &x4, &x6) == 0 &&
-		    guard_write_settings(&g_rl, opt.sample_every, set_rl, sizeof(set_rl)) == 0 &&
+		    guard_write_settings(&g_rl, opt.sample_every, opt.top_every, set_rl, sizeof(set_rl)) == 0 &&
 		    guard_rate_limits_on(&g_rl, why, sizeof(why)) == 0)
 			have_rl = true;
 		if (have_rl)
@@ -829,6 +962,16 @@ int main(int argc, char **argv)
 		if (v->mode == GUARD_MODE_BLOCK_V)
 			*(gv[i].src == SRC_HIT ? &blk_hit : &blk_miss) = nvars - 1;
 	}
+	if (g_full.empty_hint) {
+		/* What the hint saves: every list looked up. */
+		struct variant *v = add_variant("(e) guard %s, block, miss, no empty-list hint", g_full.prog,
+						SRC_MISS, XDP_PASS);
+
+		v->guard = &g_full;
+		v->mode = GUARD_MODE_BLOCK_V;
+		v->ref_xdpf = x_miss;
+		v->no_hint = true;
+	}
 	if (have_rl) {
 		struct variant *v = add_variant("(f) guard %s + rate limit, block, miss", g_rl.prog, SRC_MISS,
 						XDP_PASS);
@@ -864,7 +1007,9 @@ int main(int argc, char **argv)
 	print_tables();
 	if (!have_rl)
 		printf("\n(f) rate limiting: skipped: %s\n", why);
+	memory_table(&g_full, o_lpm, slab0 >= 0 && slab1 >= 0 ? slab1 - slab0 : -1);
 
+	stats0 = stats_runs;
 	{
 		int rows[] = { lpm_hit, blk_hit };
 
@@ -877,6 +1022,9 @@ int main(int argc, char **argv)
 		bench_info("two CPUs at once...");
 		contention_table(rows, sizeof(rows) / sizeof(rows[0]));
 	}
+	if (stats_runs != stats0)
+		printf("\nKernel BPF stats were on during %lu measurements of the last two tables (another "
+		       "process had them on): those include two clock reads per run.\n", stats_runs - stats0);
 	printf("\nns_per_packet ran %.0f s\n", bench_now() - t0);
 
 	if (have_rl)

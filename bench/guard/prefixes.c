@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The benchmark block list as text: the hit/miss addresses, and an nftables ruleset holding the
- * same prefixes as the guard's tries (same generator, same seed) in interval sets on the netdev
+ * same prefixes as the guard's lists (same generator, same seed) in interval sets on the netdev
  * ingress hook of an interface.
  *
  *   prefixes [--v4 N --v6 N --seed S] --print hit4|hit6|miss4|miss6

@@ -9,8 +9,9 @@
  *                                                  guard apart in the datapath
  *
  * The guard is loaded straight from build/bpf/guard.bpf.o with libbpf (no agent), its block
- * lists filled with the same generated list as ns_per_packet and `prefixes --nft`, and its
- * guard_ifaces entry written for the interface.
+ * lists (prefix tables, written with the agent's src/prefix_table.c) filled with the same
+ * generated list as ns_per_packet and `prefixes --nft`, and its guard_ifaces entry written for
+ * the interface.
  *
  * It attaches at once unless --detached; SIGUSR1 attaches, SIGUSR2 detaches, so that flood.sh
  * can take turns between programs loaded once. --state FILE holds "attached" or "detached"
@@ -38,7 +39,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: xdp_attach --iface IF --prog drop|guard [--generic] [--guard-obj PATH]\n"
 		   "                  [--objdir DIR] [--v4 N] [--v6 N] [--seed N] [--mode block|observe]\n"
-		   "                  [--sample-every N] [--detached] [--state FILE] [-v]\n");
+		   "                  [--sample-every N] [--top-every N] [--detached] [--state FILE] [-v]\n");
 }
 
 static int write_state(const char *file, const char *state)
@@ -76,13 +77,14 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' }, { "mode", required_argument, NULL, 'm' },
 		{ "generic", no_argument, NULL, 'G' }, { "help", no_argument, NULL, 'h' },
 		{ "detached", no_argument, NULL, 'D' }, { "state", required_argument, NULL, 'S' },
-		{ "sample-every", required_argument, NULL, 'E' },
+		{ "sample-every", required_argument, NULL, 'E' }, { "top-every", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *state = NULL, *iface = NULL, *prog = NULL, *guard_obj = "build/bpf/guard.bpf.o", *objdir = "build/bench";
 	size_t n4 = 1000000, n6 = 100000;
 	uint64_t seed = BENCH_DEFAULT_SEED;
-	uint32_t mode = GUARD_MODE_BLOCK_V, flags = XDP_FLAGS_DRV_MODE, sample_every = 100;
+	uint32_t mode = GUARD_MODE_BLOCK_V, flags = XDP_FLAGS_DRV_MODE, sample_every = BENCH_SAMPLE_EVERY;
+	uint32_t top_every = BENCH_TOP_EVERY;
 	char desc[160];
 	struct bpf_object *obj = NULL;
 	struct guard_obj g = { 0 };
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
 		case 'D': detached = true; break;
 		case 'S': state = optarg; break;
 		case 'E': sample_every = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'T': top_every = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'v': bench_verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -167,13 +170,13 @@ int main(int argc, char **argv)
 		}
 		fprintf(stderr, "xdp_attach: block list generated in %.1f s\n", bench_now() - t);
 		if (guard_load(&g, guard_obj, n4, n6) || guard_fill_block(&g, &ps, &r4, &r6) ||
-		    guard_write_settings(&g, sample_every, desc, sizeof(desc)) ||
+		    guard_write_settings(&g, sample_every, top_every, desc, sizeof(desc)) ||
 		    guard_set_iface(&g, (uint32_t)ifindex, mode, SLOT))
 			return 1;
 		fprintf(stderr, "xdp_attach: guard_settings: %s\n", desc);
-		fprintf(stderr, "xdp_attach: guard lists filled: %zu IPv4 in %.2f s, %zu IPv6 in %.2f s (%s)\n",
-			r4.entries, r4.seconds, r6.entries, r6.seconds,
-			r4.batched ? "bpf_map_update_batch" : "one update per entry");
+		fprintf(stderr, "xdp_attach: guard lists filled: %zu IPv4 in %.2f s, %zu IPv6 in %.2f s (%s; "
+			"tables opened in %.2f s)\n", r4.entries, r4.seconds, r6.entries, r6.seconds,
+			r4.how, g.open_seconds);
 		prefixes_free(&ps);
 		fd = g.prog;
 	}
