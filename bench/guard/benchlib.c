@@ -605,6 +605,14 @@ int bench_prog_fd(struct bpf_object *obj, const char *name)
 	return p ? bpf_program__fd(p) : -ENOENT;
 }
 
+uint32_t bench_verified_insns(int prog)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	return prog < 0 || bpf_obj_get_info_by_fd(prog, &info, &len) ? 0 : info.verified_insns;
+}
+
 int bench_map_fd(struct bpf_object *obj, const char *name)
 {
 	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);

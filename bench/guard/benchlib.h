@@ -102,6 +102,8 @@ int bench_load(struct bpf_object *obj, const char *what);
 /* The program called name, or the object's only/first program when name is NULL. */
 int bench_prog_fd(struct bpf_object *obj, const char *name);
 int bench_map_fd(struct bpf_object *obj, const char *name);
+/* Instructions the verifier processed to load prog (its budget is 1M); 0 if unknown. */
+uint32_t bench_verified_insns(int prog);
 /* Raises max_entries to at least n before load; the object's value when it is bigger. */
 int bench_map_min_entries(struct bpf_object *obj, const char *name, uint32_t n);
 const char *bench_map_type_name(struct bpf_object *obj, const char *name);

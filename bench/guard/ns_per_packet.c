@@ -902,6 +902,9 @@ int main(int argc, char **argv)
 	       g_full.l1_bits[GL_BLOCK_V6], g_full.l1_bits[GL_ALLOW_V4], g_full.l1_bits[GL_ALLOW_V6]);
 	printf("- guard_settings as the agent writes them: (d) %s; (e) %s\n", set_empty, set_full);
 	printf("- xdp-filter object %s (one source rule per family)\n", opt.xdpf_obj);
+	printf("- verified instructions (of the verifier's 1M budget): guard %u, guard parser only %u, "
+	       "lpm_only %u, xdp-filter %u\n", bench_verified_insns(g_full.prog), bench_verified_insns(p_parse),
+	       bench_verified_insns(p_lpm), bench_verified_insns(p_xdpf));
 	printf("\nFill times (into empty maps):\n\n");
 	print_fill("lpm_only IPv4 (LPM trie)", &l4);
 	print_fill("lpm_only IPv6 (LPM trie)", &l6);

@@ -479,6 +479,30 @@ static const struct fixture fixtures[] = {
 	{ .desc = "ipv6 dstopts, no next header",
 	  .pkt = { LAYERS(ETH, IP6(S6, D6), EXT(PKT_EXT_DEST, 8), PROTO(59)) },
 	  .verdict = XDP_PASS },
+	/*
+	 * The walk looks next-header values up in 64-bit sets: an extension header's number + 64
+	 * must not alias it (the payload, 0xa0 0xa1 ..., walked as a header would be malformed, or
+	 * a later fragment).
+	 */
+	{ .desc = "ipv6 next header 64 (hop-by-hop + 64): not an extension header",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), PROTO(64), PAY(16)) }, .verdict = XDP_PASS },
+	{ .desc = "ipv6 next header 107 (routing + 64): not an extension header",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), PROTO(107), PAY(16)) }, .verdict = XDP_PASS },
+	{ .desc = "ipv6 next header 108 (fragment + 64): not an extension header",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), PROTO(108), PAY(16)) }, .verdict = XDP_PASS },
+	{ .desc = "ipv6 next header 115 (ah + 64): not an extension header",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), PROTO(115), PAY(16)) }, .verdict = XDP_PASS },
+	{ .desc = "ipv6 hop-by-hop, then next header 124 (dstopts + 64): not an extension header",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), EXT(PKT_EXT_HOP, 8), PROTO(124), PAY(16)) },
+	  .verdict = XDP_PASS },
+	{ .desc = "ipv6 mobility header (135): not walked, no ports",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), PROTO(135), PAY(16)) }, .verdict = XDP_PASS },
+	{ .desc = "ipv6 fragment header's reserved byte set: still 8 bytes",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), FRAG6(0, 1), UDP, PAY(8)),
+	    .pokes = { POKE8(PKT_IPV6_EXT, 0, 1, 0xff) } },
+	  .verdict = XDP_PASS, .flags = F_FRAGMENT },
+	{ .desc = "ipv6 ah with length 1 (12 bytes, not a multiple of 8), then udp",
+	  .pkt = { LAYERS(ETH, IP6(S6, D6), EXT(PKT_EXT_AH, 12), UDP) }, .verdict = XDP_PASS },
 	{ .desc = "ipv4 tcp with ethernet padding to 60 bytes",
 	  .pkt = { LAYERS(ETH, IP4(S4, D4), TCP(0)), .pad = 6 }, .verdict = XDP_PASS },
 	{ .desc = "ipv4 udp with don't-fragment only: not a fragment",
