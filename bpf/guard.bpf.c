@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The XDP guard: malformed-packet and fragment policy, source-address allow and block lists
- * (LPM tries, plus protocol/port-scoped block entries), per-source rate limits (token buckets in
- * an LRU map), per-CPU counters per interface and sampled drop records in a ring buffer. Maps
- * and the program name are the contract with src/guard.c; their layouts live in
- * include/aegis/guard.h.
+ * (prefix tables, plus protocol/port-scoped block entries in LPM tries), per-source rate limits
+ * (token buckets in an LRU map), per-CPU counters per interface and sampled drop records in a
+ * ring buffer. Maps and the program name are the contract with src/guard.c; their layouts live
+ * in include/aegis/guard.h.
  *
  * Order per packet: interface lookup -> parse -> malformed policy -> lists (allow wins over
  * everything; then block, then scoped block) -> later-fragment policy -> rate limits. Every
@@ -119,6 +119,14 @@ struct {
 	__type(value, struct guard_cpu_state);
 } guard_cpu_state SEC(".maps");
 
+/* Per CPU: each list's run of hits on one entry, added to the entry in batches (lib/prefix.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct guard_hits);
+} guard_hits SEC(".maps");
+
 enum list_hit {
 	LIST_MISS,
 	LIST_ALLOW,
@@ -210,6 +218,19 @@ static __always_inline struct guard_rule *guard_scoped(const struct parse_result
 }
 
 /*
+ * A hit of entry (rule, id) of list `name` (idx: its GUARD_LIST_*), counted through this CPU's
+ * run of hits for that list (bpf/lib/prefix.h).
+ */
+#define guard_list_hit(name, idx, rule, id, bytes, now)				\
+	({									\
+		__u32 __zero = 0;						\
+		struct guard_hits *__h = bpf_map_lookup_elem(&guard_hits, &__zero);	\
+									\
+		if (__h)							\
+			prefix_rule_hit(name, rule, id, &__h->list[idx], bytes, now);	\
+	})
+
+/*
  * Allow, then block, then (TCP/UDP only) scoped block. empty: GUARD_EMPTY_* bits, lists the
  * agent says hold nothing, not looked up. A prefix-table lookup resolves expiry itself: an
  * expired prefix answers with its nearest live cover.
@@ -220,15 +241,32 @@ static __always_inline enum list_hit guard_lists(const struct parse_result *res,
 	struct prefix_rule *rule = NULL;
 	struct guard_rule *scoped;
 	bool v4 = res->family == PARSE_AF_INET;
+	__u32 id;
 
-	if (v4 ? !(empty & GUARD_EMPTY_ALLOW_V4) && prefix_lookup_v4(allow_v4, res->saddr.v4, now, &rule)
-	       : !(empty & GUARD_EMPTY_ALLOW_V6) && prefix_lookup_v6(allow_v6, res->saddr.v6, now, &rule)) {
-		prefix_rule_hit(rule, bytes, now);
-		return LIST_ALLOW;
+	if (v4) {
+		id = empty & GUARD_EMPTY_ALLOW_V4 ? 0 :
+			prefix_lookup_v4(allow_v4, res->saddr.v4, now, &rule);
+		if (id) {
+			guard_list_hit(allow_v4, GUARD_LIST_ALLOW_V4, rule, id, bytes, now);
+			return LIST_ALLOW;
+		}
+		id = empty & GUARD_EMPTY_BLOCK_V4 ? 0 :
+			prefix_lookup_v4(block_v4, res->saddr.v4, now, &rule);
+		if (id)
+			guard_list_hit(block_v4, GUARD_LIST_BLOCK_V4, rule, id, bytes, now);
+	} else {
+		id = empty & GUARD_EMPTY_ALLOW_V6 ? 0 :
+			prefix_lookup_v6(allow_v6, res->saddr.v6, now, &rule);
+		if (id) {
+			guard_list_hit(allow_v6, GUARD_LIST_ALLOW_V6, rule, id, bytes, now);
+			return LIST_ALLOW;
+		}
+		id = empty & GUARD_EMPTY_BLOCK_V6 ? 0 :
+			prefix_lookup_v6(block_v6, res->saddr.v6, now, &rule);
+		if (id)
+			guard_list_hit(block_v6, GUARD_LIST_BLOCK_V6, rule, id, bytes, now);
 	}
-	if (v4 ? !(empty & GUARD_EMPTY_BLOCK_V4) && prefix_lookup_v4(block_v4, res->saddr.v4, now, &rule)
-	       : !(empty & GUARD_EMPTY_BLOCK_V6) && prefix_lookup_v6(block_v6, res->saddr.v6, now, &rule)) {
-		prefix_rule_hit(rule, bytes, now);
+	if (id && rule) {
 		v->match = GUARD_MATCH_BLOCK;
 		v->prefixlen = rule->prefixlen;
 		v->rule_origin = rule->origin;

@@ -29,7 +29,7 @@ static const char *const guard_maps[] = {
 	"block_v4_l1", "block_v4_nodes", "block_v4_rules",
 	"block_v6_l1", "block_v6_nodes", "block_v6_rules",
 	"guard_block_scoped_v4", "guard_block_scoped_v6", "guard_rl_limits", "guard_rl_state",
-	"guard_events", "guard_cpu_state", "guard_top", NULL,
+	"guard_events", "guard_cpu_state", "guard_top", "guard_hits", NULL,
 };
 
 static const void *guard_elf_bytes(size_t *len)
@@ -269,6 +269,11 @@ struct prefix_table *guard_table(const struct guard *g, enum decision_list list,
 int guard_scoped_fd(const struct guard *g, int family)
 {
 	return g->running ? map_fd(g, scoped_lists[family == AF_INET6].map) : -1;
+}
+
+int guard_hits_fd(const struct guard *g)
+{
+	return g->running ? map_fd(g, "guard_hits") : -1;
 }
 
 int guard_set_list_empty(struct guard *g, uint32_t bit, bool empty)

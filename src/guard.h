@@ -62,6 +62,8 @@ const char *guard_capacity_key(enum decision_list list, int family, bool scoped)
 struct prefix_table *guard_table(const struct guard *g, enum decision_list list, int family);
 /* The protocol/port-scoped block list (an LPM trie), -1 while the guard is not running. */
 int guard_scoped_fd(const struct guard *g, int family);
+/* guard_hits, the CPUs' pending list-entry hits (guard_hits.h), -1 while not running. */
+int guard_hits_fd(const struct guard *g);
 /*
  * The GUARD_EMPTY_* bit of a list: set only once the list holds nothing (its lookup is then
  * skipped), cleared before its first entry is written. 0 or -errno.

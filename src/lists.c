@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "bpfinfo.h"
+#include "guard_hits.h"
 #include "iface.h"
 #include "lists.h"
 #include "log.h"
@@ -261,27 +262,32 @@ static int scoped_lookup(const struct lists *l, const struct decision *d, struct
 	return bpf_map_lookup_elem(fd, &k, rule) ? -errno : 0;
 }
 
-/* Hit counters of an entry, from the kernel; zeroes when it is not there. */
-static void kernel_hits(const struct lists *l, const struct decision *d, uint64_t *packets,
-			uint64_t *bytes, uint64_t *last_hit_boot)
+/*
+ * Hit counters of an entry, from the kernel; zeroes when it is not there. A prefix-table entry's
+ * still lack the hits pending on CPUs: guard_entry_hits_pending() adds them.
+ */
+static void kernel_hits(const struct lists *l, const struct decision *d, struct guard_entry_hits *h,
+			uint64_t *last_hit_boot)
 {
 	struct prefix_table *t = table(l, (enum decision_list)d->list, d->cidr.family);
 	const struct prefix_rule *r;
 	struct guard_rule rule;
+	uint32_t id;
 
-	*packets = *bytes = *last_hit_boot = 0;
+	memset(h, 0, sizeof(*h));
+	*last_hit_boot = 0;
 	if (d->scope.proto) {
 		if (scoped_lookup(l, d, &rule) == 0) {
-			*packets = rule.hit_packets;
-			*bytes = rule.hit_bytes;
+			h->packets = rule.hit_packets;
+			h->bytes = rule.hit_bytes;
 			*last_hit_boot = rule.last_hit_ns;
 		}
 		return;
 	}
-	r = t ? prefix_table_rule(t, prefix_table_find(t, &d->cidr)) : NULL;
+	id = t ? prefix_table_find(t, &d->cidr) : 0;
+	r = t ? prefix_table_rule(t, id) : NULL;
 	if (r) {
-		*packets = __atomic_load_n(&r->hit_packets, __ATOMIC_RELAXED);
-		*bytes = __atomic_load_n(&r->hit_bytes, __ATOMIC_RELAXED);
+		guard_entry_hits_rule(h, r, id, guard_list_id((enum decision_list)d->list, d->cidr.family));
 		*last_hit_boot = __atomic_load_n(&r->last_hit_ns, __ATOMIC_RELAXED);
 	}
 }
@@ -927,32 +933,60 @@ static int cmp_decisions(const void *pa, const void *pb)
 	return a->scope.proto != b->scope.proto ? a->scope.proto - b->scope.proto : a->scope.port - b->scope.port;
 }
 
+/* Adds every CPU's pending hits to the entries' counters, read before (see guard_hits.h). */
+static void add_pending_hits(const struct lists *l, struct guard_entry_hits *h, json_t **e, size_t n)
+{
+	struct guard_pending p = {};
+	int fd = l->guard ? guard_hits_fd(l->guard) : -1, err;
+
+	if (fd < 0)
+		return;
+	err = guard_pending_read(fd, &p);
+	if (err) {
+		log_once(LOG_LVL_WARN, "guard-hits-read",
+			 "guard: cannot read guard_hits: %s; list hit counts leave out up to %d packets per CPU",
+			 strerror(-err), PREFIX_HIT_BATCH - 1);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!h[i].id)
+			continue;
+		guard_entry_hits_pending(&h[i], &p);
+		json_object_set_new(e[i], "hit_packets", json_integer((json_int_t)h[i].packets));
+		json_object_set_new(e[i], "hit_bytes", json_integer((json_int_t)h[i].bytes));
+	}
+	guard_pending_free(&p);
+}
+
 json_t *lists_json(struct lists *l, int list, size_t limit)
 {
 	_cleanup_free_ const struct decision **v = calloc(l->store.count + 1, sizeof(*v));
+	size_t shown = limit < l->store.count ? limit : l->store.count;
+	_cleanup_free_ struct guard_entry_hits *hits = calloc(shown + 1, sizeof(*hits));
+	_cleanup_free_ json_t **shown_e = calloc(shown + 1, sizeof(*shown_e));
 	json_t *entries = json_array();
 	uint64_t now = now_realtime_ns();
 	const struct decision *d;
-	size_t it = 0, n = 0;
+	size_t it = 0, n = 0, i;
 
-	if (!v)
+	if (!v || !hits || !shown_e)
 		return json_pack("{s:o, s:I, s:b}", "entries", entries, "total", (json_int_t)0, "truncated", 0);
 	while ((d = decisions_next(&l->store, &it)))
 		if (list < 0 || d->list == list)
 			v[n++] = d;
 	qsort(v, n, sizeof(*v), cmp_decisions);
-	for (size_t i = 0; i < n && i < limit; i++) {
-		uint64_t packets, bytes, last_hit;
+	for (i = 0; i < n && i < limit; i++) {
 		char text[CIDR_STRLEN], created[40];
+		uint64_t last_hit;
 		json_t *e;
 
-		kernel_hits(l, v[i], &packets, &bytes, &last_hit);
+		kernel_hits(l, v[i], &hits[i], &last_hit);
 		cidr_format(&v[i]->cidr, text, sizeof(text));
 		format_rfc3339(v[i]->created_ns, created, sizeof(created));
 		e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "list", list_name((enum decision_list)v[i]->list),
 			      "cidr", text, "origin", origin_names[v[i]->origin], "reason",
 			      decisions_reason(&l->store, v[i]->reason_id), "created", created,
-			      "hit_packets", (json_int_t)packets, "hit_bytes", (json_int_t)bytes);
+			      "hit_packets", (json_int_t)hits[i].packets, "hit_bytes", (json_int_t)hits[i].bytes);
 		if (v[i]->scope.proto) {
 			json_object_set_new(e, "proto", json_string(v[i]->scope.proto == IPPROTO_TCP ? "tcp" : "udp"));
 			json_object_set_new(e, "port", json_integer(v[i]->scope.port));
@@ -977,7 +1011,9 @@ json_t *lists_json(struct lists *l, int list, size_t limit)
 			json_object_set_new(e, "last_hit", json_string(last));
 		}
 		json_array_append_new(entries, e);
+		shown_e[i] = e;
 	}
+	add_pending_hits(l, hits, shown_e, i);
 	return json_pack("{s:o, s:I, s:b}", "entries", entries, "total", (json_int_t)n, "truncated", n > limit);
 }
 

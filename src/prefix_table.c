@@ -889,9 +889,12 @@ static void rule_write(struct prefix_table *t, uint32_t id, const __u64 key[2], 
 		       const struct prefix_attrs *a, uint32_t parent)
 {
 	struct prefix_rule *r = &t->rules[id];
+	/* A new gen for the id: CPUs' pending hits of its previous prefix must not land here. */
+	uint32_t gen = r->gen + 1 ? r->gen + 1 : 1;
 
 	/* Unreachable until an entry names it: plain stores. */
 	memset(r, 0, sizeof(*r));
+	r->gen = gen;
 	if (a) {
 		r->created_ns = a->created_ns;
 		r->expires_ns = a->expires_ns;

@@ -221,19 +221,106 @@ static __always_inline __u64 prefix_w_v6(const __u8 *addr, int i)
 		       PREFIX_HOPS(128), (now), (rule))
 
 /*
- * Hit accounting: the rule is shared by all CPUs, hence atomic adds; last_hit_ns may race,
- * harmlessly. Reading the clock costs more than the whole lookup (about 40 ns with return-thunk
- * mitigations), so a flood does not pay it per packet: last_hit_ns is refreshed on the first hit,
- * every 64th hit after that, and whenever this packet has read the clock anyway (an expiry
- * check), i.e. it lags by at most 63 packets.
+ * Hit accounting. A rule's counters are shared by all CPUs, and two CPUs adding to the same
+ * counters pass their cache line back and forth: with two CPUs hitting one entry that cost the
+ * whole hit path 1.05x-3x (docs/benchmarks.md), and a flood from one prefix spread over a NIC's
+ * queues does exactly that. So a CPU counts a run of hits on one rule in its own struct
+ * prefix_hits (one per CPU and table, in a per-CPU map of the program) and adds them to the rule
+ * PREFIX_HIT_BATCH at a time:
+ *
+ *   - a run's first hit goes to the rule at once (so does every hit while a CPU alternates
+ *     between rules: no worse than adding each hit);
+ *   - its next hits are counted in the CPU's prefix_hits, and added as one batch with the hit
+ *     that makes PREFIX_HIT_BATCH;
+ *   - what is left is added when this CPU hits another rule of the same table, if the rule still
+ *     holds the same prefix (gen; a deleted prefix's hits are dropped).
+ *
+ * A reader gets exact counts by adding the pending hits of every CPU that name (id, gen) to the
+ * rule's; while packets are in flight it may be behind by up to PREFIX_HIT_BATCH - 1 packets per
+ * CPU (their bytes too), never ahead, when it reads the rule before the pending hits.
+ *
+ * last_hit_ns: reading the clock costs more than the whole lookup (about 40 ns with return-thunk
+ * mitigations), so a flood does not pay it per packet. It is stamped on a rule's first hit, on
+ * every batch (the packet in hand is a hit), on a hit added alone that is the 64m+1st, and
+ * whenever the packet read the clock anyway (an expiry check). Leftovers added when a CPU moves
+ * on are not stamped (the time then is not theirs); if one of them is the 64m+1st, stamp_due
+ * makes the rule's next first-of-a-run hit stamp. So it
+ * lags the last hit by fewer than 64 hits plus 2 x PREFIX_HIT_BATCH per CPU (the old scheme,
+ * every 64th hit of the shared count: fewer than 64).
  */
-static __always_inline void prefix_rule_hit(struct prefix_rule *rule, __u64 bytes, __u64 *now)
+static __always_inline void prefix_hit_stamp(struct prefix_rule *rule, __u64 *now)
+{
+	rule->last_hit_ns = prefix_now(now);
+	if (rule->stamp_due)
+		rule->stamp_due = 0;
+}
+
+/* Adds a run's leftovers to its rule, unless the rule id went to another prefix since. */
+static __always_inline void prefix_hits_flush(void *rules, struct prefix_hits *run)
+{
+	__u32 id = run->id;
+	struct prefix_rule *r = bpf_map_lookup_elem(rules, &id);
+	__u64 n = run->packets, seen;
+
+	if (r && PREFIX_READ_ONCE(r->gen) == run->gen) {
+		seen = __sync_fetch_and_add(&r->hit_packets, n);
+		__sync_fetch_and_add(&r->hit_bytes, run->bytes);
+		/* A hit counted as the 64m+1st, which a hit added alone would have stamped. */
+		if ((seen + n + 63) >> 6 != (seen + 63) >> 6)
+			r->stamp_due = 1;
+	}
+	run->packets = 0;
+	run->bytes = 0;
+}
+
+/*
+ * One hit of rule id (found in `rules`, the table's _rules map) with bytes; run: this CPU's
+ * prefix_hits for the table. Use prefix_rule_hit().
+ */
+static __always_inline void prefix_hit(void *rules, struct prefix_rule *rule, __u32 id,
+				       struct prefix_hits *run, __u64 bytes, __u64 *now)
+{
+	__u32 gen = PREFIX_READ_ONCE(rule->gen);
+	__u64 seen;
+
+	if (run->id == id && run->gen == gen) {
+		if (run->packets < PREFIX_HIT_BATCH - 1) {
+			run->packets++;
+			run->bytes += bytes;
+			return;
+		}
+		__sync_fetch_and_add(&rule->hit_packets, run->packets + 1);
+		__sync_fetch_and_add(&rule->hit_bytes, run->bytes + bytes);
+		run->packets = 0;
+		run->bytes = 0;
+		prefix_hit_stamp(rule, now);
+		return;
+	}
+	if (run->packets)
+		prefix_hits_flush(rules, run);
+	run->id = id;
+	run->gen = gen;
+	seen = __sync_fetch_and_add(&rule->hit_packets, 1);
+	__sync_fetch_and_add(&rule->hit_bytes, bytes);
+	if (!(seen & 63) || *now || rule->stamp_due)
+		prefix_hit_stamp(rule, now);
+}
+
+/*
+ * One hit added to the rule's shared counters at once, for a program without per-CPU runs (tests):
+ * the contended way, see above.
+ */
+static __always_inline void prefix_rule_hit_each(struct prefix_rule *rule, __u64 bytes, __u64 *now)
 {
 	__u64 seen = __sync_fetch_and_add(&rule->hit_packets, 1);
 
 	__sync_fetch_and_add(&rule->hit_bytes, bytes);
-	if (!(seen & 63) || *now)
-		rule->last_hit_ns = prefix_now(now);
+	if (!(seen & 63) || *now || rule->stamp_due)
+		prefix_hit_stamp(rule, now);
 }
+
+/* A hit of the rule prefix_lookup_*(name, ...) returned (id, *rule); run as for prefix_hit(). */
+#define prefix_rule_hit(name, rule, id, run, bytes, now) \
+	prefix_hit(&name##_rules, (rule), (id), (run), (bytes), (now))
 
 #endif

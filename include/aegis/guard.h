@@ -10,6 +10,7 @@
 #ifndef __bpf__
 #include <linux/types.h>
 #endif
+#include "aegis/prefix.h"
 
 #define GUARD_MAX_IFACES 64		/* counter slots; slot 0 counts unconfigured interfaces */
 #define GUARD_MAX_IFINDEX 4096		/* guard_ifaces is an array over ifindex 0..GUARD_MAX_IFINDEX-1 */
@@ -399,7 +400,25 @@ struct guard_cpu_state {
 	__u64 __pad[2];
 };
 
+/*
+ * guard_hits[0] (PERCPU_ARRAY): per CPU and source list, the hits on one entry not yet added to
+ * its counters (include/aegis/prefix.h, struct prefix_hits). The agent adds the ones that name an
+ * entry to that entry's hit_packets/hit_bytes when it shows them.
+ */
+enum guard_list_id {
+	GUARD_LIST_ALLOW_V4,
+	GUARD_LIST_ALLOW_V6,
+	GUARD_LIST_BLOCK_V4,
+	GUARD_LIST_BLOCK_V6,
+	GUARD_LIST_COUNT
+};
+
+struct guard_hits {
+	struct prefix_hits list[GUARD_LIST_COUNT];
+};
+
 #ifndef __bpf__
+_Static_assert(sizeof(struct guard_hits) == 96, "guard_hits layout");
 _Static_assert(sizeof(struct guard_iface) == 8, "guard_iface layout");
 _Static_assert(sizeof(struct guard_settings) == 40, "guard_settings layout");
 _Static_assert(sizeof(struct guard_top_stats) == 64, "guard_top_stats layout");

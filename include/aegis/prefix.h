@@ -61,31 +61,52 @@ struct prefix_node {
 };
 
 /*
- * <name>_rules value. The first fields are laid out like struct guard_rule so the guard keeps its
- * accounting code. Counters are updated by the datapath with atomic adds; user space writes the
- * rest before the id becomes reachable, and afterwards only expires_ns and parent (single aligned
- * stores) while the rule is live.
+ * <name>_rules value. The first fields are laid out like struct guard_rule. The hit fields are the
+ * datapath's (bpf/lib/prefix.h: counters by atomic adds, a CPU's run of hits on one rule added in
+ * batches, see struct prefix_hits); user space writes the rest before the id becomes reachable,
+ * and afterwards only expires_ns and parent (single aligned stores) while the rule is live.
  */
 struct prefix_rule {
 	__u64 created_ns;	/* CLOCK_REALTIME, for people */
 	__u64 expires_ns;	/* CLOCK_BOOTTIME (bpf_ktime_get_boot_ns); 0 = never */
-	__u64 hit_packets;
+	__u64 hit_packets;	/* without the hits still pending on CPUs (struct prefix_hits) */
 	__u64 hit_bytes;
-	__u64 last_hit_ns;	/* CLOCK_BOOTTIME */
+	__u64 last_hit_ns;	/* CLOCK_BOOTTIME; lags, see prefix_rule_hit() */
 	__u32 reason_id;
 	__u8 origin;
 	__u8 prefixlen;
 	__u8 family;		/* PREFIX_FAMILY_*; 0 = free (user space only, never read by BPF) */
-	__u8 __pad;
+	__u8 stamp_due;		/* datapath: hits came in without a last_hit_ns; the next stamps */
 	__u32 parent;		/* rule id of the next shorter covering prefix; 0 = none */
-	__u32 __pad2;
+	/*
+	 * Bumped by the writer each time it gives the id to a prefix (1 after the first; 0 in
+	 * tables written before it existed): a CPU's pending hits name (id, gen), so that hits of a
+	 * deleted prefix never land on the next prefix to get its id.
+	 */
+	__u32 gen;
 	__u8 addr[16];		/* network byte order, host bits clear: lets a restart rebuild */
+};
+
+/*
+ * Hits a CPU has counted for one rule of one table and not yet added to the rule's counters
+ * (bpf/lib/prefix.h, prefix_rule_hit()): at most PREFIX_HIT_BATCH - 1 packets. Kept by the
+ * program in a per-CPU map, one per table; a reader adds the ones naming (id, gen) of a rule to
+ * its counters.
+ */
+#define PREFIX_HIT_BATCH 64
+
+struct prefix_hits {
+	__u32 id;		/* the rule; 0 = none */
+	__u32 gen;		/* its gen when the run began */
+	__u64 packets;		/* pending, 0..PREFIX_HIT_BATCH - 1 */
+	__u64 bytes;
 };
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct prefix_group) == 64, "prefix_group layout");
 _Static_assert(sizeof(struct prefix_node) == 104, "prefix_node layout");
 _Static_assert(sizeof(struct prefix_rule) == 72, "prefix_rule layout");
+_Static_assert(sizeof(struct prefix_hits) == 24, "prefix_hits layout");
 #endif
 
 #endif

@@ -27,6 +27,7 @@
 
 #include "aegis/guard.h"
 #include "guard.skel.h"
+#include "guard_hits.h"
 #include "prefix_table.h"
 #include "log.h"
 #include "pkt.h"
@@ -1930,6 +1931,297 @@ TEST(guard_xdp_rate_limit_concurrent)
 		if (guard_read(&g, SLOT, &after))
 			check_delta("two CPUs, one source", &zero, &after, &e);
 	}
+out:
+	guard_close(&g);
+}
+
+/* ---- list-entry hit counters: per-CPU runs added in batches ------------------------------ */
+
+/* A block-list entry's counters: the rule's own, and with every CPU's pending hits (the agent's). */
+struct hits_view {
+	__u32 id;
+	__u64 shared, shared_bytes;	/* the rule's hit_packets, hit_bytes */
+	__u64 shown, shown_bytes;	/* plus the pending hits: what `aegis list` shows */
+	__u64 last_hit_ns;
+};
+
+static bool entry_hits(struct guard *g, const char *cidr, struct hits_view *v)
+{
+	struct guard_entry_hits h;
+	struct guard_pending pend;
+	const struct prefix_rule *r;
+	struct prefix_table *t;
+	struct lpm_key k;
+	struct cidr c;
+
+	memset(v, 0, sizeof(*v));
+	if (!ASSERT_TRUE(parse_cidr(cidr, &k), cidr))
+		return false;
+	rule_cidr(&k, &c);
+	t = g->tables[0][k.family == AF_INET6];
+	v->id = prefix_table_find(t, &c);
+	r = prefix_table_rule(t, v->id);
+	if (!ASSERT_TRUE(r, "the entry's rule"))
+		return false;
+	/* The rule first, then the pending hits, as lists_json() reads them. */
+	guard_entry_hits_rule(&h, r, v->id, guard_list_id(LIST_BLOCK, k.family));
+	v->shared = h.packets;
+	v->shared_bytes = h.bytes;
+	v->last_hit_ns = r->last_hit_ns;
+	if (!ASSERT_OK(guard_pending_read(bpf_map__fd(g->skel->maps.guard_hits), &pend),
+		       "guard_pending_read"))
+		return false;
+	guard_entry_hits_pending(&h, &pend);
+	guard_pending_free(&pend);
+	v->shown = h.packets;
+	v->shown_bytes = h.bytes;
+	return true;
+}
+
+/*
+ * After total hits of len bytes: what the agent shows is exact, and the rule's own counters are
+ * shared (or, with shared == ~0, anything within PREFIX_HIT_BATCH - 1 packets per CPU of cpus).
+ */
+static bool check_hits(struct guard *g, const char *what, const char *cidr, __u64 total, size_t len,
+		       __u64 shared, int cpus, struct hits_view *v)
+{
+	char name[256];
+	bool ok = true;
+
+	if (!entry_hits(g, cidr, v))
+		return false;
+	snprintf(name, sizeof(name), "%s: hit_packets shown", what);
+	ok &= ASSERT_EQ(v->shown, total, name);
+	snprintf(name, sizeof(name), "%s: hit_bytes shown", what);
+	ok &= ASSERT_EQ(v->shown_bytes, total * len, name);
+	snprintf(name, sizeof(name), "%s: the rule's hit_bytes match its hit_packets", what);
+	ok &= ASSERT_EQ(v->shared_bytes, v->shared * len, name);
+	snprintf(name, sizeof(name), "%s: the rule's hit_packets", what);
+	if (shared != ~0ull)
+		return ASSERT_EQ(v->shared, shared, name) && ok;
+	ok &= ASSERT_TRUE(v->shared <= total, name);
+	snprintf(name, sizeof(name), "%s: the rule's hit_packets lag by < %d per CPU", what,
+		 PREFIX_HIT_BATCH);
+	return ASSERT_GE(v->shared, total - (__u64)cpus * (PREFIX_HIT_BATCH - 1), name) && ok;
+}
+
+/* The first two CPUs this process may run on; false (and a skip) when there are fewer. */
+static bool two_cpus(int cpus[2])
+{
+	cpu_set_t online;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(online), &online))
+		CPU_ZERO(&online);
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &online))
+			cpus[n++] = c;
+	if (n < 2)
+		test_skip("needs two CPUs");
+	return n == 2;
+}
+
+/* Runs p k times on cpu (a pinned thread: each CPU has its own pending hits). */
+static bool run_on_cpu(struct guard *g, const struct pkt *p, int cpu, unsigned k)
+{
+	struct rl_thread t = { .g = g, .p = p, .cpu = cpu, .k = k };
+	pthread_t tid;
+
+	if (!ASSERT_OK(pthread_create(&tid, NULL, rl_thread_run, &t), "pthread_create"))
+		return false;
+	pthread_join(tid, NULL);
+	return ASSERT_OK(t.err, "test_run on its CPU");
+}
+
+static bool hits_open(struct guard *g, const char *const *cidrs)
+{
+	if (!guard_open(g))
+		return false;
+	if (!guard_set_iface(g, GUARD_MODE_BLOCK_V))
+		goto fail;
+	for (; *cidrs; cidrs++)
+		if (!add_rule(g, "hit counters", &(struct fx_rule){ .cidr = *cidrs }))
+			goto fail;
+	return true;
+fail:
+	guard_close(g);
+	return false;
+}
+
+#define S4B "192.0.2.2"
+
+/*
+ * One CPU, one entry: the first hit goes to the rule at once, the next ones are added 64 at a
+ * time, the rest when the CPU hits another entry of the list; what the agent shows is exact all
+ * along, and the rule's own counters never lag by 64 or more.
+ */
+TEST(guard_xdp_hits_batched)
+{
+	static const char *const cidrs[] = { S4 "/32", S4B "/32", S6 "/128", NULL };
+	struct pkt p, q, p6;
+	struct hits_view v;
+	__u64 first_stamp;
+	struct guard g;
+	int cpus[2];
+
+	if (!two_cpus(cpus))
+		return;
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP, PAY(18)) });
+	build_packet(&q, &(struct build){ LAYERS(ETH, IP4(S4B, D4), UDP) });
+	build_packet(&p6, &(struct build){ LAYERS(ETH, IP6(S6, D6), UDP) });
+	if (!hits_open(&g, cidrs))
+		return;
+	if (!run_on_cpu(&g, &p, cpus[0], 1) ||
+	    !check_hits(&g, "first hit", S4 "/32", 1, p.len, 1, 1, &v) ||
+	    !ASSERT_NEQ(v.last_hit_ns, 0, "first hit: last_hit_ns stamped"))
+		goto out;
+	first_stamp = v.last_hit_ns;
+	usleep(1000);
+	if (!run_on_cpu(&g, &p, cpus[0], 62) ||
+	    !check_hits(&g, "63 hits: 62 pending", S4 "/32", 63, p.len, 1, 1, &v) ||
+	    !ASSERT_EQ(v.last_hit_ns, first_stamp, "63 hits: last_hit_ns not stamped while pending") ||
+	    !run_on_cpu(&g, &p, cpus[0], 1) ||
+	    !check_hits(&g, "64 hits: 63 pending", S4 "/32", 64, p.len, 1, 1, &v) ||
+	    !run_on_cpu(&g, &p, cpus[0], 1) ||
+	    !check_hits(&g, "65 hits: a batch of 64 added", S4 "/32", 65, p.len, 65, 1, &v) ||
+	    !ASSERT_TRUE(v.last_hit_ns > first_stamp, "65 hits: the batch stamped last_hit_ns") ||
+	    !run_on_cpu(&g, &p, cpus[0], 200) ||
+	    !check_hits(&g, "265 hits: three more batches, 8 pending", S4 "/32", 265, p.len,
+			65 + 3 * PREFIX_HIT_BATCH, 1, &v) ||
+	    !check_hits(&g, "265 hits: the bound while pending", S4 "/32", 265, p.len, ~0ull, 1, &v))
+		goto out;
+	/* Another entry of the same list on this CPU: the pending hits go to their rule. */
+	if (!run_on_cpu(&g, &q, cpus[0], 1) ||
+	    !check_hits(&g, "after a hit on another entry: exact", S4 "/32", 265, p.len, 265, 1, &v) ||
+	    !check_hits(&g, "the other entry's first hit", S4B "/32", 1, q.len, 1, 1, &v))
+		goto out;
+	/* The IPv6 list has its own run on the same CPU. */
+	if (!run_on_cpu(&g, &p6, cpus[0], 100) ||
+	    !check_hits(&g, "ipv6: 100 hits", S6 "/128", 100, p6.len, 1 + PREFIX_HIT_BATCH, 1, &v) ||
+	    !check_hits(&g, "ipv4 entry untouched by the ipv6 run", S4B "/32", 1, q.len, 1, 1, &v))
+		goto out;
+out:
+	guard_close(&g);
+}
+
+/*
+ * Pending hits of a deleted entry never land on the entry that gets its rule id next (the rule's
+ * gen changed), neither in the kernel nor in what the agent shows.
+ */
+TEST(guard_xdp_hits_id_reuse)
+{
+	static const char *const cidrs[] = { S4 "/32", NULL };
+	struct prefix_table *t;
+	struct hits_view v;
+	struct cidr old, fresh;
+	struct lpm_key k;
+	struct guard g;
+	struct pkt p, q;
+	__u32 id;
+	int cpus[2];
+
+	if (!two_cpus(cpus))
+		return;
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	build_packet(&q, &(struct build){ LAYERS(ETH, IP4("192.0.2.9", D4), UDP) });
+	if (!hits_open(&g, cidrs))
+		return;
+	t = g.tables[0][0];
+	if (!run_on_cpu(&g, &p, cpus[0], 5) ||
+	    !check_hits(&g, "5 hits, 4 pending", S4 "/32", 5, p.len, 1, 1, &v))
+		goto out;
+	id = v.id;
+	parse_cidr(S4 "/32", &k);
+	rule_cidr(&k, &old);
+	parse_cidr("192.0.2.9/32", &k);
+	rule_cidr(&k, &fresh);
+	/* The freed id becomes reusable after a grace period, and is the next one handed out. */
+	if (!ASSERT_OK(prefix_table_delete(t, &old), "delete the entry") ||
+	    !ASSERT_OK(prefix_table_reclaim(t), "grace period") ||
+	    !ASSERT_OK(prefix_table_add(t, &fresh, NULL, NULL), "add another") ||
+	    !ASSERT_EQ(prefix_table_find(t, &fresh), id, "the new entry got the old rule id"))
+		goto out;
+	if (!check_hits(&g, "the new entry before any hit", "192.0.2.9/32", 0, q.len, 0, 1, &v) ||
+	    !run_on_cpu(&g, &q, cpus[0], 1) ||
+	    !check_hits(&g, "the new entry's first hit: the old pending hits dropped", "192.0.2.9/32",
+			1, q.len, 1, 1, &v))
+		goto out;
+out:
+	guard_close(&g);
+}
+
+/*
+ * Two CPUs hitting one entry at once: what the agent shows is exact once they are done, the
+ * rule's own counters lag by less than a batch per CPU, and are exact once each CPU has hit
+ * another entry.
+ */
+TEST(guard_xdp_hits_two_cpus)
+{
+	static const char *const cidrs[] = { S4 "/32", S4B "/32", NULL };
+	const unsigned k = 100000;
+	struct rl_thread t[2];
+	struct hits_view v;
+	pthread_t tid[2];
+	struct guard g;
+	struct pkt p, q;
+	int cpus[2];
+
+	if (!two_cpus(cpus))
+		return;
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP, PAY(10)) });
+	build_packet(&q, &(struct build){ LAYERS(ETH, IP4(S4B, D4), UDP) });
+	if (!hits_open(&g, cidrs))
+		return;
+	for (int i = 0; i < 2; i++) {
+		t[i] = (struct rl_thread){ .g = &g, .p = &p, .cpu = cpus[i], .k = k };
+		if (!ASSERT_OK(pthread_create(&tid[i], NULL, rl_thread_run, &t[i]), "pthread_create")) {
+			if (i)
+				pthread_join(tid[0], NULL);
+			goto out;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(tid[i], NULL);
+		ASSERT_OK(t[i].err, "test_run on its CPU");
+	}
+	if (!check_hits(&g, "two CPUs", S4 "/32", 2 * k, p.len, ~0ull, 2, &v) ||
+	    !run_on_cpu(&g, &q, cpus[0], 1) || !run_on_cpu(&g, &q, cpus[1], 1))
+		goto out;
+	check_hits(&g, "two CPUs, each after a hit on another entry", S4 "/32", 2 * k, p.len, 2 * k, 2, &v);
+out:
+	guard_close(&g);
+}
+
+/*
+ * last_hit_ns keeps up when a CPU's runs on an entry are short: the leftovers added when the CPU
+ * moves on carry no time, but crossing a multiple of 64 makes the entry's next run stamp.
+ */
+TEST(guard_xdp_hits_short_runs_stamp)
+{
+	static const char *const cidrs[] = { S4 "/32", S4B "/32", NULL };
+	struct hits_view v;
+	__u64 first_stamp;
+	struct guard g;
+	struct pkt p, q;
+	int cpus[2];
+
+	if (!two_cpus(cpus))
+		return;
+	build_packet(&p, &(struct build){ LAYERS(ETH, IP4(S4, D4), UDP) });
+	build_packet(&q, &(struct build){ LAYERS(ETH, IP4(S4B, D4), UDP) });
+	if (!hits_open(&g, cidrs))
+		return;
+	if (!run_on_cpu(&g, &p, cpus[0], 3) || !run_on_cpu(&g, &q, cpus[0], 3) ||
+	    !entry_hits(&g, S4 "/32", &v))
+		goto out;
+	first_stamp = v.last_hit_ns;
+	usleep(1000);
+	/* Runs of 3: the entry's count goes 3, 6, ... 90; a first-of-run hit lands on 64 never. */
+	for (int i = 1; i < 30; i++)
+		if (!run_on_cpu(&g, &p, cpus[0], 3) || !run_on_cpu(&g, &q, cpus[0], 3))
+			goto out;
+	if (check_hits(&g, "30 runs of 3", S4 "/32", 90, p.len, 90, 1, &v))
+		ASSERT_TRUE(v.last_hit_ns > first_stamp, "30 runs of 3: last_hit_ns stamped again");
 out:
 	guard_close(&g);
 }
