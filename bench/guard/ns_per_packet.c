@@ -408,9 +408,11 @@ static void *par_thread(void *p)
 }
 
 /*
- * The same program and packet on two CPUs at the same time. A list entry's hit counters are
- * shared by all CPUs (atomic adds), so a flood spread over RX queues makes that cache line
- * bounce; per-CPU state does not. Returns the mean ns/packet of the two CPUs.
+ * The same program and packet on two CPUs at the same time: a flood from one source spread over
+ * RX queues. A list entry's hit counters are shared by all CPUs; while the guard added every hit
+ * to them (atomic adds) their cache line bounced between the CPUs on every packet, and now it
+ * adds a CPU's hits on one entry 64 at a time (bpf/lib/prefix.h). Per-CPU state never bounces.
+ * Returns the mean ns/packet of the two CPUs.
  */
 static int run_parallel(int prog, const struct packet *pk, unsigned long repeat, double *ns)
 {
@@ -469,7 +471,7 @@ static void contention_table(const int *rows, int nrows)
  * The tables above hit one list entry. This runs IPv4 UDP from SPREAD_N sources in as many
  * entries, once each: an entry's cost can depend on where it sits (its depth in the trie or the
  * prefix table, the cache lines it lands on) and, for the guard, on where its hit counters sit:
- * the guard updates them with atomic adds, and in an LPM trie node they straddled cache lines.
+ * in an LPM trie node they straddled cache lines (a split lock on every atomic add).
  */
 static void spread_table(const struct prefix_set *ps, const int *rows, int nrows)
 {
