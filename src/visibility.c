@@ -125,6 +125,10 @@ static struct {
 	uint64_t frame_interval_ns, next_frame_ns;
 	uint32_t frame_max_items;
 	uint64_t frames;
+	/* vis_stats' inserts at the last refresh, and the capacities: a flood refreshes early. */
+	uint64_t refreshed_sock_inserts, refreshed_flow_inserts;
+	uint32_t cap_sockets, cap_flows;
+	uint64_t early_frames;
 	uint64_t flow_events_published;
 	enum vis_flow_events flow_events;
 	json_t *last_frame;
@@ -354,23 +358,29 @@ static void drain(void)
 		log_once(LOG_LVL_WARN, "vis-consume", "visibility: reading vis_events: %s", strerror(errno));
 }
 
-static void read_counters(uint64_t out[VIS_C__COUNT])
+/* One vis_stats counter, summed over CPUs (0 when it cannot be read). */
+static uint64_t read_counter(uint32_t id)
 {
 	int fd = bpfobj_map_fd(&V.obj, "vis_stats"), ncpu = libbpf_num_possible_cpus();
+	uint64_t sum = 0;
 
-	memset(out, 0, VIS_C__COUNT * sizeof(out[0]));
 	if (fd < 0 || ncpu <= 0)
-		return;
+		return 0;
 	{
 		uint64_t vals[ncpu];
 
-		for (uint32_t c = 0; c < VIS_C__COUNT; c++) {
-			if (bpf_map_lookup_elem(fd, &c, vals))
-				continue;
-			for (int i = 0; i < ncpu; i++)
-				out[c] += vals[i];
-		}
+		if (bpf_map_lookup_elem(fd, &id, vals))
+			return 0;
+		for (int i = 0; i < ncpu; i++)
+			sum += vals[i];
 	}
+	return sum;
+}
+
+static void read_counters(uint64_t out[VIS_C__COUNT])
+{
+	for (uint32_t c = 0; c < VIS_C__COUNT; c++)
+		out[c] = read_counter(c);
 }
 
 /*
@@ -419,6 +429,8 @@ static void refresh(void)
 		log_once(LOG_LVL_WARN, "vis-procs-read", "visibility: cannot read vis_procs: %s", errstr((int)n));
 	free(keys);
 	free(vals);
+	V.refreshed_sock_inserts = c[VIS_C_SOCK_INSERTS];
+	V.refreshed_flow_inserts = c[VIS_C_FLOW_INSERTS];
 	totals = (struct vis_map_totals){ c[VIS_C_FLOW_INSERTS] + c[VIS_C_TCP_FLOW_INSERTS],
 					  c[VIS_C_FLOW_DELETES] + c[VIS_C_TCP_FLOW_DELETES], c[VIS_C_SOCK_INSERTS],
 					  c[VIS_C_SOCK_DELETES] };
@@ -546,6 +558,8 @@ static void apply_live(const struct aegis_config *cfg)
 	V.procs.max_ended = cfg->vis_cap_processes;
 	V.procs.args_max = cfg->vis_args_max;
 	V.flows.max_closed = cfg->vis_cap_flows;
+	V.cap_sockets = cfg->vis_cap_sockets;
+	V.cap_flows = cfg->vis_cap_flows;
 }
 
 static int open_readers(void)
@@ -683,6 +697,25 @@ static int vis_poll_fds(int *fds, int max)
 	return n;
 }
 
+static void build_frame(void);
+
+/*
+ * Between frames, a flood of short connections would fill the kernel's LRU tables, which would
+ * then evict flows the agent has not read (and spend the inserts' time evicting): when half of
+ * a table's capacity was inserted since the last read, the frame comes early. A frame, not only
+ * a read: it reports the closed flows and lets the agent's own table drop them (retention), so
+ * that the agent's memory stays bounded too.
+ */
+static void frame_if_filling(void)
+{
+	if (read_counter(VIS_C_SOCK_INSERTS) - V.refreshed_sock_inserts <= V.cap_sockets / 2 &&
+	    read_counter(VIS_C_FLOW_INSERTS) - V.refreshed_flow_inserts <= V.cap_flows / 2)
+		return;
+	V.early_frames++;
+	build_frame();
+	V.next_frame_ns = now_monotonic_ns() + V.frame_interval_ns;
+}
+
 static void vis_on_readable(int fd)
 {
 	uint64_t expirations;
@@ -690,6 +723,8 @@ static void vis_on_readable(int fd)
 	if (fd == V.timer_fd && read(fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_once(LOG_LVL_WARN, "vis-timer", "visibility: timer read: %s", strerror(errno));
 	drain();
+	if (fd == V.timer_fd)
+		frame_if_filling();
 }
 
 /* ---- status, objects, metrics ------------------------------------------------------------- */
@@ -722,7 +757,7 @@ static json_t *vis_status(void)
 #define COUNTER_JSON(id, name, help) json_object_set_new(counters, name, json_integer((json_int_t)c[id]));
 	VIS_COUNTERS(COUNTER_JSON)
 #undef COUNTER_JSON
-	s = json_pack("{s:b, s:s, s:s, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:o, s:o}",
+	s = json_pack("{s:b, s:s, s:s, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
 		      "running", 1, "tracing", mode_names[V.mode], "pin_dir", V.obj.pin_dir, "hooks", hooks_json(),
 		      "processes", "running", (json_int_t)V.procs.n_running, "ended", (json_int_t)V.procs.n_ended,
 		      "seeded", (json_int_t)V.procs.stats.seeded,
@@ -730,7 +765,8 @@ static json_t *vis_status(void)
 		      "kernel_entries", (json_int_t)V.flows.stats.flow_entries, "socket_entries",
 		      (json_int_t)V.flows.stats.sock_entries,
 		      "frames", "count", (json_int_t)V.frames, "interval_seconds",
-		      (json_int_t)(V.frame_interval_ns / NSEC_PER_SEC), "flow_events", (json_int_t)V.flow_events_published,
+		      (json_int_t)(V.frame_interval_ns / NSEC_PER_SEC), "early", (json_int_t)V.early_frames,
+		      "flow_events", (json_int_t)V.flow_events_published,
 		      "losses", losses_json(c), "counters", counters);
 	json_object_set_new(s, "records", json_pack("{s:I, s:I, s:I, s:I}", "exec",
 		(json_int_t)V.procs.stats.records[VIS_EV_EXEC], "fork", (json_int_t)V.procs.stats.records[VIS_EV_FORK],
