@@ -13,9 +13,10 @@
  * Flows: the owner of a socket is captured in process context by whoever first connects
  * (connect4/6), sends without connecting (sendmsg4/6), or sends or receives on it (the
  * sock_send_length / sock_recv_length tracepoints: an accepted socket); cgroup_skb on the root
- * cgroup counts IP bytes and packets each way; inet_sock_set_state gives TCP's direction and
- * state history (and sock_ops the direction in raw_tp mode); sock_release marks a UDP socket
- * closed.
+ * cgroup counts IP bytes and packets each way, a TCP socket's in its vis_socks entry (one entry
+ * per socket: the owner, the states and the counts) and UDP's per peer in vis_flows;
+ * inet_sock_set_state gives TCP's direction and state history (and sock_ops the direction in
+ * raw_tp mode); sock_release marks a UDP socket closed.
  *
  * Order in the process handlers: the record goes to the ring buffer before vis_procs changes,
  * so an agent that walks vis_procs and then drains the ring has every record of what it saw.
@@ -348,20 +349,39 @@ int BPF_PROG(vis_exit_raw, struct task_struct *p)
 
 /* ---- sockets ------------------------------------------------------------------------------ */
 
-static __always_inline struct vis_sock *sock_get(__u64 cookie, bool create)
+static __always_inline bool tcp_or_udp(__u32 proto)
+{
+	return proto == VIS_IPPROTO_TCP || proto == VIS_IPPROTO_UDP;
+}
+
+/*
+ * A new entry of vis_socks, whole (one insert, no lookup before it when the caller has seen none).
+ * A TCP socket's entry is its flow too, so it counts as a flow begun. Returns the entry, whoever
+ * made it.
+ */
+static __always_inline struct vis_sock *sock_insert(__u64 cookie, const struct vis_sock *fresh)
+{
+	long err = bpf_map_update_elem(&vis_socks, &cookie, fresh, BPF_NOEXIST);
+
+	if (!err) {
+		count(VIS_C_SOCK_INSERTS);
+		if (fresh->proto == VIS_IPPROTO_TCP)
+			count(VIS_C_TCP_FLOW_INSERTS);
+	} else if (err != -VIS_EEXIST) {
+		count(VIS_C_SOCK_INSERT_FAIL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&vis_socks, &cookie);
+}
+
+static __always_inline struct vis_sock *sock_get(__u64 cookie, __u8 proto)
 {
 	struct vis_sock *s = bpf_map_lookup_elem(&vis_socks, &cookie);
-	struct vis_sock fresh = {};
-	long err;
+	struct vis_sock fresh = { .proto = proto };
 
-	if (s || !create)
+	if (s)
 		return s;
-	err = bpf_map_update_elem(&vis_socks, &cookie, &fresh, BPF_NOEXIST);
-	if (!err)
-		count(VIS_C_SOCK_INSERTS);
-	else if (err != -VIS_EEXIST)
-		count(VIS_C_SOCK_INSERT_FAIL);
-	return bpf_map_lookup_elem(&vis_socks, &cookie);
+	return sock_insert(cookie, &fresh);
 }
 
 static __always_inline void fill_owner(struct vis_sock *s, __u8 source)
@@ -381,14 +401,13 @@ static __always_inline void fill_owner(struct vis_sock *s, __u8 source)
 }
 
 /*
- * In process context: the current process owns the socket unless someone did before. A new
- * entry goes in whole, with its owner (one insert, no lookup after it).
+ * In process context: the current process owns the socket unless someone did before. `s` is the
+ * socket's entry if the caller looked it up (NULL: none, or not looked up: a connect, which
+ * nearly always comes first, tries the insert at once).
  */
-static __always_inline void sock_set_owner(__u64 cookie, __u8 source)
+static __always_inline void sock_set_owner(__u64 cookie, struct vis_sock *s, __u8 proto, __u8 source)
 {
-	struct vis_sock *s = bpf_map_lookup_elem(&vis_socks, &cookie);
-	struct vis_sock fresh = {};
-	long err;
+	struct vis_sock fresh = { .proto = proto };
 
 	if (s) {
 		if (!s->owner_tgid)
@@ -396,91 +415,109 @@ static __always_inline void sock_set_owner(__u64 cookie, __u8 source)
 		return;
 	}
 	fill_owner(&fresh, source);
-	err = bpf_map_update_elem(&vis_socks, &cookie, &fresh, BPF_NOEXIST);
-	if (!err) {
-		count(VIS_C_SOCK_INSERTS);
-		return;
-	}
-	if (err != -VIS_EEXIST) {
-		count(VIS_C_SOCK_INSERT_FAIL);
-		return;
-	}
-	s = bpf_map_lookup_elem(&vis_socks, &cookie);	/* another CPU made it meanwhile */
-	if (s && !s->owner_tgid)
+	s = sock_insert(cookie, &fresh);
+	if (s && !s->owner_tgid)	/* another program made it meanwhile, without an owner */
 		fill_owner(s, source);
-}
-
-static __always_inline bool tcp_or_udp(__u32 proto)
-{
-	return proto == VIS_IPPROTO_TCP || proto == VIS_IPPROTO_UDP;
 }
 
 SEC("cgroup/connect4")
 int vis_connect4(struct bpf_sock_addr *ctx)
 {
-	if (tcp_or_udp(ctx->protocol))
-		sock_set_owner(bpf_get_socket_cookie(ctx), VIS_OWNER_CONNECT);
+	__u32 proto = ctx->protocol;
+
+	if (tcp_or_udp(proto))
+		sock_set_owner(bpf_get_socket_cookie(ctx), NULL, (__u8)proto, VIS_OWNER_CONNECT);
 	return 1;
 }
 
 SEC("cgroup/connect6")
 int vis_connect6(struct bpf_sock_addr *ctx)
 {
-	if (tcp_or_udp(ctx->protocol))
-		sock_set_owner(bpf_get_socket_cookie(ctx), VIS_OWNER_CONNECT);
+	__u32 proto = ctx->protocol;
+
+	if (tcp_or_udp(proto))
+		sock_set_owner(bpf_get_socket_cookie(ctx), NULL, (__u8)proto, VIS_OWNER_CONNECT);
 	return 1;
 }
 
 SEC("cgroup/sendmsg4")
 int vis_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	sock_set_owner(bpf_get_socket_cookie(ctx), VIS_OWNER_SENDMSG);
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	sock_set_owner(cookie, bpf_map_lookup_elem(&vis_socks, &cookie), VIS_IPPROTO_UDP, VIS_OWNER_SENDMSG);
 	return 1;
 }
 
 SEC("cgroup/sendmsg6")
 int vis_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	sock_set_owner(bpf_get_socket_cookie(ctx), VIS_OWNER_SENDMSG);
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	sock_set_owner(cookie, bpf_map_lookup_elem(&vis_socks, &cookie), VIS_IPPROTO_UDP, VIS_OWNER_SENDMSG);
 	return 1;
 }
 
 /*
  * Any send or receive on an inet socket, in the calling process: the owner of an accepted
- * socket, or of one that existed before the agent. The cookie is read, not made (raw_tp has no
- * helper for it): sock_ops made it at establishment, cgroup_skb at the first packet.
+ * socket, or of one that existed before the agent. Nearly every call finds the owner known: one
+ * lookup.
  */
-static __always_inline int on_sock_use(struct sock *sk, __u8 source)
+static __always_inline int on_sock_use(__u64 cookie, __u16 family, __u16 proto, __u8 source)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	struct vis_sock *s;
-	__u64 cookie;
 
-	if (family != VIS_AF_INET && family != VIS_AF_INET6)
+	if ((family != VIS_AF_INET && family != VIS_AF_INET6) || !tcp_or_udp(proto))
 		return 0;
-	if (!tcp_or_udp(BPF_CORE_READ(sk, sk_protocol)))
-		return 0;
-	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	if (!cookie) {
 		count(VIS_C_NO_COOKIE);
 		return 0;
 	}
 	s = bpf_map_lookup_elem(&vis_socks, &cookie);
 	if (!s || !s->owner_tgid)
-		sock_set_owner(cookie, source);
+		sock_set_owner(cookie, s, (__u8)proto, source);
 	return 0;
+}
+
+/* tp_btf: the socket's fields are plain loads, and its cookie is made if it has none yet. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(vis_send_btf, struct sock *sk)
+{
+	return on_sock_use(bpf_get_socket_cookie(sk), sk->__sk_common.skc_family, sk->sk_protocol,
+			   VIS_OWNER_SEND);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(vis_recv_btf, struct sock *sk)
+{
+	return on_sock_use(bpf_get_socket_cookie(sk), sk->__sk_common.skc_family, sk->sk_protocol,
+			   VIS_OWNER_RECV);
+}
+
+/*
+ * raw_tp: probe reads; the cookie is read, not made (raw_tp has no helper for it): sock_ops made
+ * it at establishment, cgroup_skb at the first packet.
+ */
+static __always_inline int on_sock_use_raw(struct sock *sk, __u8 source)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family != VIS_AF_INET && family != VIS_AF_INET6)
+		return 0;
+	return on_sock_use(BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), family,
+			   BPF_CORE_READ(sk, sk_protocol), source);
 }
 
 SEC("raw_tp/sock_send_length")
 int BPF_PROG(vis_send_raw, struct sock *sk)
 {
-	return on_sock_use(sk, VIS_OWNER_SEND);
+	return on_sock_use_raw(sk, VIS_OWNER_SEND);
 }
 
 SEC("raw_tp/sock_recv_length")
 int BPF_PROG(vis_recv_raw, struct sock *sk)
 {
-	return on_sock_use(sk, VIS_OWNER_RECV);
+	return on_sock_use_raw(sk, VIS_OWNER_RECV);
 }
 
 /*
@@ -496,7 +533,7 @@ int vis_sockops(struct bpf_sock_ops *ops)
 
 	if (op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
-	s = sock_get(bpf_get_socket_cookie(ops), true);
+	s = sock_get(bpf_get_socket_cookie(ops), VIS_IPPROTO_TCP);
 	if (!s)
 		return 1;
 	if (!s->direction)
@@ -515,7 +552,7 @@ static __always_inline void on_tcp_state(__u64 cookie, int oldstate, int newstat
 		count(VIS_C_NO_COOKIE);
 		return;
 	}
-	s = sock_get(cookie, true);
+	s = sock_get(cookie, VIS_IPPROTO_TCP);
 	if (!s)
 		return;
 	n = s->n_states;
@@ -539,7 +576,7 @@ static __always_inline void on_tcp_state(__u64 cookie, int oldstate, int newstat
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(vis_state_btf, const struct sock *sk, const int oldstate, const int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) == VIS_IPPROTO_TCP)
+	if (sk->sk_protocol == VIS_IPPROTO_TCP)
 		on_tcp_state(bpf_get_socket_cookie((void *)sk), oldstate, newstate);
 	return 0;
 }
@@ -578,38 +615,36 @@ static __always_inline bool v4_mapped(const __u32 a[4])
 	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0x0000ffff);
 }
 
-/* The peer of a connected socket; an IPv4-mapped peer is keyed as IPv4. */
-static __always_inline void peer_of_sock(struct bpf_sock *sk, struct vis_flow_key *k)
+/* The peer of a connected socket; an IPv4-mapped peer is keyed as IPv4. Returns its family. */
+static __always_inline __u8 peer_of_sock(struct bpf_sock *sk, __u8 raddr[16], __be16 *rport)
 {
 	__u32 a[4];
 
-	k->rport = (__be16)sk->dst_port;
+	*rport = (__be16)sk->dst_port;
 	if (sk->family == VIS_AF_INET) {
-		k->family = VIS_AF_INET;
 		a[0] = sk->dst_ip4;
-		__builtin_memcpy(k->raddr, a, 4);
-		return;
+		__builtin_memcpy(raddr, a, 4);
+		return VIS_AF_INET;
 	}
 	a[0] = sk->dst_ip6[0];
 	a[1] = sk->dst_ip6[1];
 	a[2] = sk->dst_ip6[2];
 	a[3] = sk->dst_ip6[3];
 	if (v4_mapped(a)) {
-		k->family = VIS_AF_INET;
-		__builtin_memcpy(k->raddr, &a[3], 4);
-	} else {
-		k->family = VIS_AF_INET6;
-		__builtin_memcpy(k->raddr, a, 16);
+		__builtin_memcpy(raddr, &a[3], 4);
+		return VIS_AF_INET;
 	}
+	__builtin_memcpy(raddr, a, 16);
+	return VIS_AF_INET6;
 }
 
 /* The socket's own address, or the packet's when the socket is bound to the wildcard. */
 static __always_inline void local_of(struct bpf_sock *sk, const struct vis_pkt *pkt, bool parsed,
-				     __u8 way, struct vis_flow *f)
+				     __u8 way, __u8 laddr[16], __be16 *lport)
 {
 	__u32 a[4] = {};
 
-	f->lport = bpf_htons((__u16)sk->src_port);
+	*lport = bpf_htons((__u16)sk->src_port);
 	if (sk->family == VIS_AF_INET) {
 		a[0] = sk->src_ip4;
 	} else {
@@ -622,21 +657,90 @@ static __always_inline void local_of(struct bpf_sock *sk, const struct vis_pkt *
 			a[3] = a[2] = 0;
 		}
 	}
-	__builtin_memcpy(f->laddr, a, 16);
+	__builtin_memcpy(laddr, a, 16);
 	if (!a[0] && !a[1] && !a[2] && !a[3] && parsed)
-		__builtin_memcpy(f->laddr, way == VIS_IN ? pkt->daddr : pkt->saddr, 16);
+		__builtin_memcpy(laddr, way == VIS_IN ? pkt->daddr : pkt->saddr, 16);
+}
+
+/*
+ * A TCP packet, counted in its socket's entry: one lookup by cookie. The first packet names the
+ * flow (peer, local address, time); a socket the agent met no other way (it existed before the
+ * agent, or its entry was evicted) gets its entry here.
+ */
+static __always_inline void count_tcp(struct __sk_buff *skb, struct bpf_sock *sk, __u8 way, __u32 segs,
+				      const struct vis_pkt *pkt, bool parsed, __u64 bytes)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct vis_sock *s = sock_get(cookie, VIS_IPPROTO_TCP);
+
+	if (!s)
+		return;
+	if (!s->first_ns) {
+		s->family = peer_of_sock(sk, s->raddr, &s->rport);
+		local_of(sk, pkt, parsed, way, s->laddr, &s->lport);
+		s->first_way = way;
+		s->first_ns = bpf_ktime_get_boot_ns();
+	}
+	__sync_fetch_and_add(&s->bytes[way & 1], bytes);
+	__sync_fetch_and_add(&s->packets[way & 1], segs);
+	s->last_ns = bpf_ktime_get_coarse_ns();
+}
+
+/* A UDP datagram, counted per (socket, peer) in vis_flows, with the owner copied once known. */
+static __always_inline void count_udp(struct __sk_buff *skb, struct bpf_sock *sk, __u8 way, __u32 segs,
+				      bool connected, const struct vis_pkt *pkt, bool parsed, __u64 bytes)
+{
+	struct vis_flow_key key = { .proto = VIS_IPPROTO_UDP };
+	struct vis_flow *f;
+	struct vis_sock *s;
+	__u64 now;
+
+	key.cookie = bpf_get_socket_cookie(skb);
+	if (connected) {
+		key.family = peer_of_sock(sk, key.raddr, &key.rport);
+	} else if (parsed) {
+		key.family = pkt->family;
+		__builtin_memcpy(key.raddr, way == VIS_IN ? pkt->saddr : pkt->daddr, 16);
+		key.rport = way == VIS_IN ? pkt->sport : pkt->dport;
+	} else {
+		key.family = (__u8)sk->family;
+	}
+	now = bpf_ktime_get_coarse_ns();
+
+	f = bpf_map_lookup_elem(&vis_flows, &key);
+	if (!f) {
+		struct vis_flow fresh = { .first_ns = bpf_ktime_get_boot_ns(), .last_ns = now, .first_way = way };
+		long err;
+
+		local_of(sk, pkt, parsed, way, fresh.laddr, &fresh.lport);
+		err = bpf_map_update_elem(&vis_flows, &key, &fresh, BPF_NOEXIST);
+		if (!err)
+			count(VIS_C_FLOW_INSERTS);
+		else if (err != -VIS_EEXIST)
+			count(VIS_C_FLOW_INSERT_FAIL);
+		f = bpf_map_lookup_elem(&vis_flows, &key);
+		if (!f)
+			return;
+	}
+	__sync_fetch_and_add(&f->bytes[way & 1], bytes);
+	__sync_fetch_and_add(&f->packets[way & 1], segs);
+	f->last_ns = now;
+	if (!f->owner_tgid) {
+		s = bpf_map_lookup_elem(&vis_socks, &key.cookie);
+		if (s && s->owner_tgid) {
+			f->owner_ktime = s->owner_ktime;
+			f->owner_tgid = s->owner_tgid;
+		}
+	}
 }
 
 static __always_inline int count_skb(struct __sk_buff *skb, __u8 way)
 {
-	struct vis_flow_key key = {};
 	struct vis_pkt pkt = {};
 	struct bpf_sock *sk = skb->sk;
-	struct vis_flow *f;
-	struct vis_sock *s;
 	__u32 proto, segs;
-	__u64 bytes, now;
 	bool connected, parsed = false;
+	__u64 bytes;
 
 	if (!sk)
 		return 1;
@@ -658,48 +762,14 @@ static __always_inline int count_skb(struct __sk_buff *skb, __u8 way)
 		if (!parsed)
 			count(VIS_C_SKB_UNPARSED);
 	}
-	key.cookie = bpf_get_socket_cookie(skb);
-	key.proto = (__u8)proto;
-	if (connected) {
-		peer_of_sock(sk, &key);
-	} else if (parsed) {
-		key.family = pkt.family;
-		__builtin_memcpy(key.raddr, way == VIS_IN ? pkt.saddr : pkt.daddr, 16);
-		key.rport = way == VIS_IN ? pkt.sport : pkt.dport;
-	} else {
-		key.family = (__u8)sk->family;
-	}
 	/* A GSO packet leaves as segs packets, each with its own headers. */
 	bytes = skb->len;
 	if (segs > 1 && parsed)
 		bytes += (__u64)(segs - 1) * pkt.hdr_len;
-	now = bpf_ktime_get_coarse_ns();
-
-	f = bpf_map_lookup_elem(&vis_flows, &key);
-	if (!f) {
-		struct vis_flow fresh = { .first_ns = bpf_ktime_get_boot_ns(), .last_ns = now, .first_way = way };
-		long err;
-
-		local_of(sk, &pkt, parsed, way, &fresh);
-		err = bpf_map_update_elem(&vis_flows, &key, &fresh, BPF_NOEXIST);
-		if (!err)
-			count(VIS_C_FLOW_INSERTS);
-		else if (err != -VIS_EEXIST)
-			count(VIS_C_FLOW_INSERT_FAIL);
-		f = bpf_map_lookup_elem(&vis_flows, &key);
-		if (!f)
-			return 1;
-	}
-	__sync_fetch_and_add(&f->bytes[way & 1], bytes);
-	__sync_fetch_and_add(&f->packets[way & 1], segs);
-	f->last_ns = now;
-	if (!f->owner_tgid) {
-		s = bpf_map_lookup_elem(&vis_socks, &key.cookie);
-		if (s && s->owner_tgid) {
-			f->owner_ktime = s->owner_ktime;
-			f->owner_tgid = s->owner_tgid;
-		}
-	}
+	if (proto == VIS_IPPROTO_TCP)
+		count_tcp(skb, sk, way, segs, &pkt, parsed, bytes);
+	else
+		count_udp(skb, sk, way, segs, connected, &pkt, parsed, bytes);
 	return 1;
 }
 

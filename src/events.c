@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,10 +64,29 @@ static void drop_slot(struct slot *s)
 	s->len = 0;
 }
 
+/* Keeps text (taken) as the event with the next seq. */
+static void keep(const char *type, char *text, size_t len)
+{
+	struct slot *s = &ring[next_seq % EVENTS_KEPT];
+
+	drop_slot(s);
+	s->text = text;
+	s->len = len;
+	snprintf(s->type, sizeof(s->type), "%s", type);
+	bytes_kept += s->len;
+	next_seq++;
+	/* Over the byte budget, the oldest go first; readers count them as missed. */
+	for (uint64_t seq = oldest_seq(); bytes_kept > EVENTS_MAX_BYTES && seq + 1 < next_seq; seq++) {
+		drop_slot(&ring[seq % EVENTS_KEPT]);
+		first_kept = seq + 1;
+	}
+	if (notify)
+		notify();
+}
+
 void events_publish(const char *type, json_t *ev)
 {
 	char when[40];
-	struct slot *s = &ring[next_seq % EVENTS_KEPT];
 	char *text;
 
 	if (!ev)
@@ -79,19 +100,30 @@ void events_publish(const char *type, json_t *ev)
 	json_decref(ev);
 	if (!text)
 		return;	/* out of memory: the seq stays free, so nothing reads as missed */
-	drop_slot(s);
-	s->text = text;
-	s->len = strlen(text);
-	snprintf(s->type, sizeof(s->type), "%s", type);
-	bytes_kept += s->len;
-	next_seq++;
-	/* Over the byte budget, the oldest go first; readers count them as missed. */
-	for (uint64_t seq = oldest_seq(); bytes_kept > EVENTS_MAX_BYTES && seq + 1 < next_seq; seq++) {
-		drop_slot(&ring[seq % EVENTS_KEPT]);
-		first_kept = seq + 1;
-	}
-	if (notify)
-		notify();
+	keep(type, text, strlen(text));
+}
+
+int events_publish_text(const char *type, const char *obj, size_t len)
+{
+	char when[40], head[128], *text;
+	int n;
+
+	if (len < 2 || obj[0] != '{' || obj[len - 1] != '}')
+		return -EINVAL;
+	format_rfc3339(now_realtime_ns(), when, sizeof(when));
+	/* The object's own keys follow ours: "{...}" loses its opening brace. */
+	n = snprintf(head, sizeof(head), "{\"seq\":%llu,\"time\":\"%s\",\"type\":\"%s\"%s",
+		     (unsigned long long)next_seq, when, type, len > 2 ? "," : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -EINVAL;
+	text = malloc((size_t)n + len);
+	if (!text)
+		return -ENOMEM;
+	memcpy(text, head, (size_t)n);
+	memcpy(text + n, obj + 1, len - 1);
+	text[(size_t)n + len - 1] = '\0';
+	keep(type, text, (size_t)n + len - 1);
+	return 0;
 }
 
 static bool type_wanted(const char *types, const char *type)

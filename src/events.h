@@ -17,6 +17,11 @@
 
 /* Adds "seq", "type" and "time" to ev (stolen) and keeps it; wakes waiting readers. */
 void events_publish(const char *type, json_t *ev);
+/*
+ * The same for an event that is JSON text already (one object, without "seq", "type" or "time"
+ * keys), for producers of many events that need no json_t: obj is copied. 0, or -ENOMEM/-EINVAL.
+ */
+int events_publish_text(const char *type, const char *obj, size_t len);
 /* Called after each publish (the API wakes its long-polling readers). */
 void events_set_notify(void (*fn)(void));
 

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "mapwalk.h"
@@ -33,6 +36,20 @@ static const char *const owner_sources[] = {
 	[VIS_OWNER_SEND] = "send",
 	[VIS_OWNER_RECV] = "recv",
 };
+
+/* ---- JSON text ---------------------------------------------------------------------------- */
+
+/*
+ * A flow is written as JSON text directly: under a flood of short connections every closed flow
+ * becomes an event, and building then dumping jansson objects for each was most of the agent's
+ * work. vis_flow_json() parses this text, so the text is the one definition of a flow's JSON.
+ * One buffer, reused (the agent is one thread): no allocation per flow.
+ */
+static struct {
+	char *s;
+	size_t len, cap;
+	bool oom;
+} jb;
 
 static uint64_t key_hash(const struct vis_flow_key *k)
 {
@@ -70,6 +87,8 @@ void vis_flows_free(struct vis_flows *t)
 	hmap_free(&t->by_key);
 	free(t->frame);
 	memset(t, 0, sizeof(*t));
+	free(jb.s);
+	memset(&jb, 0, sizeof(jb));
 }
 
 static void mark(struct vis_flows *t, struct vis_flowrec *f, uint8_t bit)
@@ -165,11 +184,12 @@ static void pending_add(struct pending *p, const void *key)
 }
 
 /*
- * One entry of vis_flows; returns its record, or NULL for packets that came after the flow was
- * closed (a reset, a last ACK), which are added to it and their entry removed again.
+ * One flow the kernel counts (an entry of vis_flows, or a TCP entry of vis_socks); returns its
+ * record, or NULL for packets that came after the flow was closed (a reset, a last ACK), which
+ * are added to it and their entry (del_key in del) removed again.
  */
-static struct vis_flowrec *update(struct vis_flows *t, struct pending *del, const struct vis_flow_key *k,
-				  const struct vis_flow *v)
+static struct vis_flowrec *update(struct vis_flows *t, struct pending *del, const void *del_key,
+				  const struct vis_flow_key *k, const struct vis_flow *v)
 {
 	struct vis_flowrec *f = hmap_get(&t->by_key, key_hash(k), k, match_key);
 	bool fresh;
@@ -182,7 +202,7 @@ static struct vis_flowrec *update(struct vis_flows *t, struct pending *del, cons
 
 		if (!resumed) {
 			take_counters(f, v, fresh);
-			pending_add(del, k);
+			pending_add(del, del_key);
 			return NULL;
 		}
 		reopen(t, f);
@@ -257,7 +277,8 @@ static void close_flow(struct vis_flows *t, struct vis_flowrec *f, uint8_t reaso
 	t->n_open--;
 	t->n_closed++;
 	mark(t, f, VIS_FRAME_ENDED);
-	if (f->seen)
+	/* A TCP flow's entry is its socket's, which goes with the socket (delete_done_socks). */
+	if (f->seen && !f->in_sock)
 		pending_add(del, &f->key);
 }
 
@@ -266,9 +287,9 @@ static bool match_u64(const void *item, const void *key)
 	return *(const uint64_t *)item == *(const uint64_t *)key;
 }
 
-/* Sockets that are over and have no open flow left go from vis_socks. */
-static void delete_done_socks(struct vis_flows *t, struct pending *del, const uint64_t *cookies,
-			      const struct vis_sock *vals, size_t n)
+/* Sockets that are over and have no open flow left go from vis_socks (TCP ones to del_tcp). */
+static void delete_done_socks(struct vis_flows *t, struct pending *del, struct pending *del_tcp,
+			      const uint64_t *cookies, const struct vis_sock *vals, size_t n)
 {
 	struct hmap open = {};
 	struct vis_flowrec *f;
@@ -283,7 +304,7 @@ static void delete_done_socks(struct vis_flows *t, struct pending *del, const ui
 		bool over = vals[i].released || vals[i].tcp_state == TCP_CLOSE_STATE;
 
 		if (over && !hmap_get(&open, hmap_hash_u64(cookies[i]), &cookies[i], match_u64))
-			pending_add(del, &cookies[i]);
+			pending_add(vals[i].proto == IPPROTO_TCP ? del_tcp : del, &cookies[i]);
 	}
 out:
 	hmap_free(&open);
@@ -296,6 +317,25 @@ static uint64_t evictions(uint64_t inserts, uint64_t deletes, uint64_t entries, 
 	return gone > before ? gone : before;
 }
 
+/* A TCP socket's flow, as vis_flows would hold it. */
+static void tcp_flow_of(uint64_t cookie, const struct vis_sock *s, struct vis_flow_key *k, struct vis_flow *v)
+{
+	*k = (struct vis_flow_key){ .cookie = cookie, .rport = s->rport, .family = s->family, .proto = IPPROTO_TCP };
+	memcpy(k->raddr, s->raddr, sizeof(k->raddr));
+	*v = (struct vis_flow){ .first_ns = s->first_ns, .last_ns = s->last_ns, .owner_ktime = s->owner_ktime,
+				.owner_tgid = s->owner_tgid, .lport = s->lport, .first_way = s->first_way };
+	memcpy(v->bytes, s->bytes, sizeof(v->bytes));
+	memcpy(v->packets, s->packets, sizeof(v->packets));
+	memcpy(v->laddr, s->laddr, sizeof(v->laddr));
+}
+
+static void seen_flow(struct vis_flowrec *f, const struct vis_flow *v, const struct hmap *socks, bool in_sock)
+{
+	f->seen = true;
+	f->in_sock = in_sock;
+	join_sock(f, v, socks);
+}
+
 int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int flows_fd, int socks_fd,
 		      const struct vis_map_totals *totals, const struct vis_flows_config *cfg)
 {
@@ -303,10 +343,14 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 	_cleanup_free_ struct sockref *refs = NULL;
 	const struct vis_flow_key *keys;
 	const struct vis_flow *vals;
-	uint64_t now = now_boottime_ns();
+	const struct vis_sock *sv;
+	const uint64_t *sk;
+	uint64_t now = now_boottime_ns(), tcp_entries = 0;
 	struct pending del_flows = { .size = sizeof(struct vis_flow_key) }, del_socks = { .size = sizeof(uint64_t) };
+	struct pending del_tcp = { .size = sizeof(uint64_t) };
 	struct hmap socks = {};
 	struct vis_flowrec *f;
+	size_t tcp_deleted;
 	ssize_t ns, nf;
 	size_t it = 0;
 	int err = 0;
@@ -316,10 +360,15 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 	if (ns < 0 || nf < 0)
 		return pr_err_errno((int)(ns < 0 ? ns : nf), "visibility: cannot read %s",
 				    ns < 0 ? "vis_socks" : "vis_flows");
-	/* Derived before this round deletes anything: the deletions so far match the read. */
-	t->stats.flow_entries = (uint64_t)nf;
+	sk = skeys;
+	sv = svals;
+	for (ssize_t i = 0; i < ns; i++)
+		tcp_entries += sv[i].proto == IPPROTO_TCP;
+	/* Derived before this round deletes anything: the deletions so far match the read. A TCP
+	 * socket's entry is a flow from its insert. */
+	t->stats.flow_entries = (uint64_t)nf + tcp_entries;
 	t->stats.sock_entries = (uint64_t)ns;
-	t->stats.flow_evictions = evictions(totals->flow_inserts, totals->flow_deletes, (uint64_t)nf,
+	t->stats.flow_evictions = evictions(totals->flow_inserts, totals->flow_deletes, t->stats.flow_entries,
 					    t->stats.flow_evictions);
 	t->stats.sock_evictions = evictions(totals->sock_inserts, totals->sock_deletes, (uint64_t)ns,
 					    t->stats.sock_evictions);
@@ -328,7 +377,7 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 	if (!refs)
 		return -ENOMEM;
 	for (ssize_t i = 0; i < ns; i++) {
-		refs[i] = (struct sockref){ ((uint64_t *)skeys)[i], &((struct vis_sock *)svals)[i] };
+		refs[i] = (struct sockref){ sk[i], &sv[i] };
 		if (hmap_put(&socks, hmap_hash_u64(refs[i].cookie), &refs[i])) {
 			err = -ENOMEM;
 			goto out;
@@ -336,14 +385,24 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 	}
 	while ((f = hmap_next(&t->by_key, &it)))
 		f->seen = false;
+	/* TCP: the flows in their sockets' entries (those that had a packet). */
+	for (ssize_t i = 0; i < ns; i++) {
+		struct vis_flow_key k;
+		struct vis_flow v;
+
+		if (sv[i].proto != IPPROTO_TCP || !sv[i].first_ns)
+			continue;
+		tcp_flow_of(sk[i], &sv[i], &k, &v);
+		f = update(t, &del_tcp, &sk[i], &k, &v);
+		if (f)
+			seen_flow(f, &v, &socks, true);
+	}
 	keys = fkeys;
 	vals = fvals;
 	for (ssize_t i = 0; i < nf; i++) {
-		f = update(t, &del_flows, &keys[i], &vals[i]);
-		if (!f)
-			continue;
-		f->seen = true;
-		join_sock(f, &vals[i], &socks);
+		f = update(t, &del_flows, &keys[i], &keys[i], &vals[i]);
+		if (f)
+			seen_flow(f, &vals[i], &socks, false);
 	}
 	it = 0;
 	while ((f = hmap_next(&t->by_key, &it))) {
@@ -358,12 +417,15 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 		if (why != VIS_CLOSE_NONE)
 			close_flow(t, f, why, &del_flows, now);
 	}
-	delete_done_socks(t, &del_socks, skeys, svals, (size_t)ns);
+	delete_done_socks(t, &del_socks, &del_tcp, skeys, svals, (size_t)ns);
+	tcp_deleted = map_delete_keys(socks_fd, del_tcp.keys, del_tcp.n, del_tcp.size);
+	t->stats.tcp_flow_deletes = tcp_deleted;
 	t->stats.flow_deletes = map_delete_keys(flows_fd, del_flows.keys, del_flows.n, del_flows.size);
-	t->stats.sock_deletes = map_delete_keys(socks_fd, del_socks.keys, del_socks.n, del_socks.size);
+	t->stats.sock_deletes = map_delete_keys(socks_fd, del_socks.keys, del_socks.n, del_socks.size) + tcp_deleted;
 out:
 	free(del_flows.keys);
 	free(del_socks.keys);
+	free(del_tcp.keys);
 	hmap_free(&socks);
 	return err;
 }
@@ -425,88 +487,266 @@ static const char *direction_name(const struct vis_flowrec *f)
 	return d == VIS_DIR_OUTBOUND ? "outbound" : d == VIS_DIR_INBOUND ? "inbound" : "unknown";
 }
 
-static json_t *owner_json(const struct vis_procs *procs, const struct vis_flowrec *f)
+static void jb_grow(size_t need)
 {
-	char id[VIS_EXEC_ID_LEN + 1], comm[VIS_COMM_LEN + 1];
-	const struct vis_process *p;
-	struct vis_ident ident;
-	json_t *o;
+	size_t cap = jb.cap ? jb.cap : 2048;
+	char *s;
 
-	if (!vis_flow_owner(f, &ident))
-		return json_null();
-	memcpy(comm, f->sock.comm, VIS_COMM_LEN);
-	comm[VIS_COMM_LEN] = '\0';
-	p = ident.ktime ? vis_procs_get(procs, ident) : NULL;
-	if (ident.ktime)
-		vis_exec_id(procs, ident, id);
-	o = json_pack("{s:i, s:s?, s:s?}", "pid", (int)ident.tgid, "exec_id", ident.ktime ? id : NULL,
-		      "captured_by", owner_sources[f->sock.owner_source < 5 ? f->sock.owner_source : 0]);
-	if (!o)
-		return json_null();
-	if (f->sock.owner_source) {
-		json_object_set_new(o, "tid", json_integer(f->sock.owner_pid));
-		json_object_set_new(o, "uid", json_integer(f->sock.owner_uid));
+	while (cap < need)
+		cap *= 2;
+	s = cap == jb.cap ? jb.s : realloc(jb.s, cap);
+	if (!s) {
+		jb.oom = true;
+		return;
 	}
-	if (p) {
-		json_object_set_new(o, "comm", json_string(p->comm));
-		json_object_set_new(o, "binary", p->filename ? json_string(p->filename) : json_null());
-		json_object_set_new(o, "running", json_boolean(p->state == VIS_PS_RUNNING));
-	} else if (comm[0]) {
-		json_object_set_new(o, "comm", json_string(comm));
-	}
-	if (f->owner_inferred)
-		json_object_set_new(o, "inferred", json_true());
-	return o;
+	jb.s = s;
+	jb.cap = cap;
 }
 
-static json_t *tcp_states_json(const struct vis_flowrec *f)
+__attribute__((format(printf, 1, 2))) static void jb_printf(const char *fmt, ...)
 {
-	json_t *a = json_array();
+	va_list ap;
+	int n;
 
-	for (unsigned i = 0; a && i < f->sock.n_states && i < VIS_TCP_STATES_MAX; i++) {
-		uint8_t s = f->sock.states[i];
-
-		json_array_append_new(a, json_string(s < ARRAY_SIZE(tcp_state_names) ? tcp_state_names[s] : "?"));
+	for (int pass = 0; pass < 2 && !jb.oom; pass++) {
+		va_start(ap, fmt);
+		n = vsnprintf(jb.s + jb.len, jb.cap - jb.len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			jb.oom = true;
+			return;
+		}
+		if ((size_t)n < jb.cap - jb.len) {
+			jb.len += (size_t)n;
+			return;
+		}
+		jb_grow(jb.len + (size_t)n + 1);
 	}
-	if (a && f->sock.n_states > VIS_TCP_STATES_MAX)
-		json_array_append_new(a, json_string("..."));
-	return a;
+}
+
+static void jb_putc(char c)
+{
+	if (jb.len + 2 > jb.cap)
+		jb_grow(jb.len + 2);
+	if (jb.oom)
+		return;
+	jb.s[jb.len++] = c;
+	jb.s[jb.len] = '\0';
+}
+
+static void jb_puts(const char *str)
+{
+	size_t n = strlen(str);
+
+	if (jb.len + n + 1 > jb.cap)
+		jb_grow(jb.len + n + 1);
+	if (jb.oom)
+		return;
+	memcpy(jb.s + jb.len, str, n + 1);
+	jb.len += n;
+}
+
+static void jb_u64(uint64_t v)
+{
+	char d[24];
+	int i = sizeof(d);
+
+	d[--i] = '\0';
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	jb_puts(d + i);
+}
+
+/* ,"key":value for a number, and ,"key":"text" for a text that needs no escaping. */
+static void jb_num(const char *key, uint64_t v)
+{
+	jb_puts(",\"");
+	jb_puts(key);
+	jb_puts("\":");
+	jb_u64(v);
+}
+
+static void jb_word(const char *key, const char *text)
+{
+	jb_puts(",\"");
+	jb_puts(key);
+	jb_puts("\":\"");
+	jb_puts(text);
+	jb_putc('"');
+}
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+
+		if (!len || i + len > n || (len == 2 && c < 0xc2))
+			return false;
+		for (size_t k = 1; k < len; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+		i += len;
+	}
+	return true;
+}
+
+/* A JSON string; bytes that are not UTF-8 become '?', as the process table's texts do. */
+static void put_str(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+	bool utf8 = utf8_valid((const unsigned char *)s, n);
+
+	jb_putc('"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			jb_printf("\\%c", c);
+		else if (c < 0x20)
+			jb_printf("\\u%04x", c);
+		else
+			jb_putc(c >= 0x80 && !utf8 ? '?' : (char)c);
+	}
+	jb_putc('"');
+}
+
+/*
+ * A CLOCK_BOOTTIME instant as RFC 3339 wall-clock text (as vis_boot_time_text), with the
+ * boot-to-wall offset read once per flow and the date part kept for the second it names: a
+ * flood's flows fall in the same few seconds.
+ */
+static void put_time(const char *key, uint64_t boot_ns, uint64_t wall_minus_boot)
+{
+	static char date[32];
+	static time_t date_sec = -1;
+	uint64_t wall = boot_ns + wall_minus_boot;
+	time_t sec = (time_t)(wall / NSEC_PER_SEC);
+	unsigned ms = (unsigned)((wall % NSEC_PER_SEC) / NSEC_PER_MSEC);
+	char text[40];
+
+	if (sec != date_sec) {
+		struct tm tm;
+
+		gmtime_r(&sec, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+		date_sec = sec;
+	}
+	snprintf(text, sizeof(text), "%s.%03uZ", date, ms);
+	jb_word(key, text);
+}
+
+static void put_owner(const struct vis_procs *procs, const struct vis_flowrec *f)
+{
+	char id[VIS_EXEC_ID_LEN + 1];
+	const struct vis_process *p;
+	struct vis_ident ident;
+	uint8_t src = f->sock.owner_source < 5 ? f->sock.owner_source : 0;
+
+	if (!vis_flow_owner(f, &ident)) {
+		jb_puts(",\"owner\":null");
+		return;
+	}
+	jb_puts(",\"owner\":{\"pid\":");
+	jb_u64(ident.tgid);
+	if (ident.ktime) {
+		vis_exec_id(procs, ident, id);
+		jb_word("exec_id", id);
+	}
+	if (owner_sources[src])
+		jb_word("captured_by", owner_sources[src]);
+	if (f->sock.owner_source) {
+		jb_num("tid", f->sock.owner_pid);
+		jb_num("uid", f->sock.owner_uid);
+	}
+	p = ident.ktime ? vis_procs_get(procs, ident) : NULL;
+	if (p) {
+		jb_puts(",\"comm\":");
+		put_str(p->comm, sizeof(p->comm));
+		jb_puts(",\"binary\":");
+		if (p->filename)
+			put_str(p->filename, SIZE_MAX);
+		else
+			jb_puts("null");
+		jb_puts(p->state == VIS_PS_RUNNING ? ",\"running\":true" : ",\"running\":false");
+	} else if (f->sock.comm[0]) {
+		jb_puts(",\"comm\":");
+		put_str(f->sock.comm, VIS_COMM_LEN);
+	}
+	if (f->owner_inferred)
+		jb_puts(",\"inferred\":true");
+	jb_putc('}');
+}
+
+static const char *tcp_state_name(uint8_t s)
+{
+	return s < ARRAY_SIZE(tcp_state_names) ? tcp_state_names[s] : "?";
+}
+
+const char *vis_flow_text(const struct vis_procs *procs, const struct vis_flowrec *f, const char *event,
+			  bool is_new, size_t *len)
+{
+	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN];
+	uint64_t rt = now_realtime_ns(), bt = now_boottime_ns();
+	bool v4 = f->key.family == 2;
+
+	jb.len = 0;
+	jb.oom = false;
+	jb_grow(1);
+	addr_text(f->key.family, f->key.raddr, ra, sizeof(ra));
+	/* The local address of an IPv4 flow: the first four bytes, as the kernel stored them. */
+	addr_text(v4 ? 2 : 10, f->laddr, la, sizeof(la));
+	jb_puts(f->key.proto == 6 ? "{\"protocol\":\"tcp\"" : "{\"protocol\":\"udp\"");
+	jb_word("family", v4 ? "ipv4" : "ipv6");
+	jb_word("local_address", la);
+	jb_num("local_port", ntohs(f->lport));
+	jb_word("remote_address", ra);
+	jb_num("remote_port", ntohs(f->key.rport));
+	jb_word("direction", direction_name(f));
+	jb_word("state", f->state == VIS_FLOW_OPEN ? "open" : "closed");
+	put_time("start_time", f->first_ns, rt - bt);
+	put_time("last_seen", f->last_ns, rt - bt);
+	jb_num("bytes_in", f->bytes[VIS_IN]);
+	jb_num("bytes_out", f->bytes[VIS_OUT]);
+	jb_num("packets_in", f->packets[VIS_IN]);
+	jb_num("packets_out", f->packets[VIS_OUT]);
+	put_owner(procs, f);
+	/* Signed, as jansson's integers: a cookie past 2^63 reads back the same. */
+	jb_printf(",\"socket_cookie\":%lld", (long long)f->key.cookie);
+	if (f->state == VIS_FLOW_CLOSED) {
+		put_time("end_time", f->end_ns, rt - bt);
+		jb_word("close_reason", close_names[f->close_reason]);
+	}
+	if (f->key.proto == 6 && f->has_sock) {
+		jb_word("tcp_state", tcp_state_name(f->sock.tcp_state));
+		jb_puts(",\"tcp_states\":[");
+		for (unsigned i = 0; i < f->sock.n_states && i < VIS_TCP_STATES_MAX; i++) {
+			jb_puts(i ? ",\"" : "\"");
+			jb_puts(tcp_state_name(f->sock.states[i]));
+			jb_putc('"');
+		}
+		jb_puts(f->sock.n_states > VIS_TCP_STATES_MAX ? ",\"...\"]" : "]");
+	}
+	if (f->sock.cgroup_id)
+		jb_printf(",\"cgroup_id\":%lld", (long long)f->sock.cgroup_id);
+	if (is_new)
+		jb_puts(",\"new\":true");
+	if (event)
+		jb_word("event", event);
+	jb_putc('}');
+	if (jb.oom)
+		return NULL;
+	*len = jb.len;
+	return jb.s;
 }
 
 json_t *vis_flow_json(const struct vis_procs *procs, const struct vis_flowrec *f)
 {
-	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN], first[40], last[40];
-	bool v4 = f->key.family == 2;
-	json_t *j;
+	size_t len;
+	const char *text = vis_flow_text(procs, f, NULL, false, &len);
+	json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
 
-	addr_text(f->key.family, f->key.raddr, ra, sizeof(ra));
-	/* The local address of an IPv4 flow: the first four bytes, as the kernel stored them. */
-	addr_text(v4 ? 2 : 10, f->laddr, la, sizeof(la));
-	vis_boot_time_text(f->first_ns, first, sizeof(first));
-	vis_boot_time_text(f->last_ns, last, sizeof(last));
-	j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:I}",
-		      "protocol", f->key.proto == 6 ? "tcp" : "udp", "family", v4 ? "ipv4" : "ipv6",
-		      "local_address", la, "local_port", ntohs(f->lport), "remote_address", ra,
-		      "remote_port", ntohs(f->key.rport), "direction", direction_name(f), "state",
-		      f->state == VIS_FLOW_OPEN ? "open" : "closed", "start_time", first, "last_seen", last,
-		      "bytes_in", (json_int_t)f->bytes[VIS_IN], "bytes_out", (json_int_t)f->bytes[VIS_OUT],
-		      "packets_in", (json_int_t)f->packets[VIS_IN], "packets_out",
-		      (json_int_t)f->packets[VIS_OUT], "owner", owner_json(procs, f), "socket_cookie",
-		      (json_int_t)f->key.cookie);
-	if (!j)
-		return json_object();
-	if (f->state == VIS_FLOW_CLOSED) {
-		vis_boot_time_text(f->end_ns, last, sizeof(last));
-		json_object_set_new(j, "end_time", json_string(last));
-		json_object_set_new(j, "close_reason", json_string(close_names[f->close_reason]));
-	}
-	if (f->key.proto == 6 && f->has_sock) {
-		uint8_t s = f->sock.tcp_state;
-
-		json_object_set_new(j, "tcp_state", json_string(s < ARRAY_SIZE(tcp_state_names) ? tcp_state_names[s] : "?"));
-		json_object_set_new(j, "tcp_states", tcp_states_json(f));
-	}
-	if (f->sock.cgroup_id)
-		json_object_set_new(j, "cgroup_id", json_integer((json_int_t)f->sock.cgroup_id));
-	return j;
+	return j ? j : json_object();
 }

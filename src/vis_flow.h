@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The agent's flow table: every TCP and UDP flow the kernel counted (vis_flows), joined with
- * what it knows of its socket (vis_socks: owner, direction, TCP states, close) and kept with
+ * The agent's flow table: every TCP and UDP flow the kernel counted (a TCP socket's in its
+ * vis_socks entry, UDP's per peer in vis_flows), joined with what it knows of its socket
+ * (vis_socks: owner, direction, TCP states, close) and kept with
  * running totals that survive the kernel entry being evicted and made again. Closed flows are
  * reported once, removed from the kernel's maps, and stay listed for a retention time.
  *
@@ -9,6 +10,7 @@
  * own deletions (both kept in the pinned vis_stats, so they span agent restarts); what is neither
  * in the map nor deleted was evicted:
  *   evictions = inserts - deletions - entries present.
+ * For flows, inserts, deletions and entries are vis_flows' and the TCP entries of vis_socks'.
  * Exact whenever the map does not change during the read of it; while it does, off by the
  * entries inserted or evicted during that read (the figure never goes down).
  */
@@ -54,16 +56,18 @@ struct vis_flowrec {
 	bool has_sock;				/* sock below was filled from vis_socks */
 	bool sock_seen;				/* its socket was in the last read of vis_socks */
 	bool owner_inferred;			/* owner's identity found by pid, not captured */
+	bool in_sock;				/* counted in its socket's entry (TCP), not vis_flows */
 	struct vis_sock sock;			/* owner, direction, TCP states */
 };
 
-/* Counters of the kernel side (vis_stats), as read before the maps. */
+/* Counters of the kernel side (vis_stats), as read before the maps; flows: UDP's and TCP's. */
 struct vis_map_totals {
 	uint64_t flow_inserts, flow_deletes, sock_inserts, sock_deletes;
 };
 
 struct vis_flows_stats {
-	uint64_t flow_deletes, sock_deletes;	/* ours in the last refresh, to add to vis_stats */
+	/* Ours in the last refresh, to add to vis_stats: vis_flows', vis_socks' and its TCP ones. */
+	uint64_t flow_deletes, sock_deletes, tcp_flow_deletes;
 	uint64_t flow_evictions, sock_evictions;	/* derived, never decreasing */
 	uint64_t flows_dropped;			/* closed flows dropped before their retention */
 	uint64_t flow_entries, sock_entries;	/* in the kernel maps at the last read */
@@ -99,6 +103,13 @@ int vis_flows_refresh(struct vis_flows *t, const struct vis_procs *procs, int fl
 void vis_flows_expire(struct vis_flows *t, uint64_t now_boot_ns, uint64_t retention_ns);
 void vis_flows_frame_reset(struct vis_flows *t);
 
+/*
+ * A flow as JSON text (one object, the same as vis_flow_json()), with "new": true if is_new and
+ * "event": event unless NULL, and its length in *len. The text is the module's one buffer, valid
+ * until the next call; NULL: out of memory.
+ */
+const char *vis_flow_text(const struct vis_procs *procs, const struct vis_flowrec *f, const char *event,
+			  bool is_new, size_t *len);
 json_t *vis_flow_json(const struct vis_procs *procs, const struct vis_flowrec *f);
 
 /* The owner's identity: captured, or inferred from the running process of that pid. */

@@ -34,19 +34,61 @@ enum vis_mode { MODE_TP_BTF, MODE_RAW_TP };
 
 static const char *const mode_names[] = { "tp_btf", "raw_tp" };
 
-#define COMMON_PROGRAMS "vis_connect4", "vis_connect6", "vis_sendmsg4", "vis_sendmsg6", "vis_sockops", \
-	"vis_release", "vis_skb_ingress", "vis_skb_egress", "vis_send_raw", "vis_recv_raw"
-#define N_COMMON_PROGRAMS 10
-
-static const char *const programs_btf[] = {
-	COMMON_PROGRAMS, "vis_fork_btf", "vis_exec_btf", "vis_exit_btf", "vis_state_btf", NULL,
-};
-static const char *const programs_raw[] = {
-	COMMON_PROGRAMS, "vis_fork_raw", "vis_exec_raw", "vis_exit_raw", "vis_state_raw", NULL,
-};
 static const char *const vis_maps[] = {
 	"vis_procs", "vis_socks", "vis_flows", "vis_events", "vis_settings", "vis_stats", "vis_scratch", NULL,
 };
+
+/*
+ * Which runs of the hooks below load: the tracepoint twins of one mode, and the send/receive
+ * twins as tp_btf where vmlinux BTF names those tracepoints (plain loads instead of probe reads).
+ */
+enum hook_set {
+	SET_ALL,
+	SET_TP_BTF,		/* tracing mode tp_btf */
+	SET_RAW_TP,		/* tracing mode raw_tp */
+	SET_SOCK_BTF,		/* tp_btf, and vmlinux BTF has sock_send_length and sock_recv_length */
+	SET_SOCK_RAW,		/* otherwise */
+};
+
+/* A hook, the set it belongs to, and whether the module runs without it (what is missing, said once). */
+struct vis_hook {
+	struct hook h;
+	enum hook_set set;
+	const char *without;	/* NULL: required */
+};
+
+#define CG(prog, type, link, without) { { HOOK_CGROUP, prog, NULL, type, link }, SET_ALL, without }
+#define TRACE_HOOKS(kind, sfx, pfx, set)									\
+	{ { kind, "vis_fork_" sfx, "sched_process_fork", 0, pfx "sched_process_fork" }, set, NULL },		\
+	{ { kind, "vis_exec_" sfx, "sched_process_exec", 0, pfx "sched_process_exec" }, set, NULL },		\
+	{ { kind, "vis_exit_" sfx, "sched_process_exit", 0, pfx "sched_process_exit" }, set, NULL },		\
+	{ { kind, "vis_state_" sfx, "inet_sock_set_state", 0, pfx "inet_sock_set_state" }, set, NULL }
+#define SOCK_HOOKS(kind, sfx, pfx, set)										\
+	{ { kind, "vis_send_" sfx, "sock_send_length", 0, pfx "sock_send_length" }, set,			\
+	  "an accepted socket gets its owner only from traffic of a connect or sendmsg (no sock_send_length tracepoint: Linux < 6.3)" }, \
+	{ { kind, "vis_recv_" sfx, "sock_recv_length", 0, pfx "sock_recv_length" }, set,			\
+	  "a socket that only receives gets no owner (no sock_recv_length tracepoint: Linux < 6.3)" }
+static struct vis_hook all_hooks[] = {
+	CG("vis_skb_ingress", BPF_CGROUP_INET_INGRESS, "cg_skb_ingress", NULL),
+	CG("vis_skb_egress", BPF_CGROUP_INET_EGRESS, "cg_skb_egress", NULL),
+	CG("vis_connect4", BPF_CGROUP_INET4_CONNECT, "cg_connect4", NULL),
+	CG("vis_connect6", BPF_CGROUP_INET6_CONNECT, "cg_connect6", NULL),
+	CG("vis_sendmsg4", BPF_CGROUP_UDP4_SENDMSG, "cg_sendmsg4", NULL),
+	CG("vis_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cg_sendmsg6", NULL),
+	CG("vis_release", BPF_CGROUP_INET_SOCK_RELEASE, "cg_sock_release",
+	   "UDP flows close only when idle (no cgroup sock_release hook)"),
+	TRACE_HOOKS(HOOK_TP_BTF, "btf", "tp_btf_", SET_TP_BTF),
+	TRACE_HOOKS(HOOK_RAW_TP, "raw", "raw_tp_", SET_RAW_TP),
+	/* sock_ops only where inet_sock_set_state cannot tell an accepted socket's direction (raw_tp). */
+	{ { HOOK_CGROUP, "vis_sockops", NULL, BPF_CGROUP_SOCK_OPS, "cg_sockops" }, SET_RAW_TP, NULL },
+	SOCK_HOOKS(HOOK_TP_BTF, "btf", "tp_btf_", SET_SOCK_BTF),
+	SOCK_HOOKS(HOOK_RAW_TP, "raw", "raw_tp_", SET_SOCK_RAW),
+};
+#undef CG
+#undef TRACE_HOOKS
+#undef SOCK_HOOKS
+
+#define N_HOOKS ARRAY_SIZE(all_hooks)
 
 static int vis_configure(struct bpf_object *obj, const struct aegis_config *cfg);
 
@@ -56,61 +98,19 @@ static const void *vis_elf_bytes(size_t *len)
 }
 
 /*
- * One object, two program sets: the tracepoint twins of the other mode are not loaded. Both
- * descriptions pin under the same name, so a mode switch keeps the maps (and the process table).
+ * One object, the programs of the hooks in use (the others are not loaded); filled at start. All
+ * sets pin under the same name, so a mode switch keeps the maps (and the process table).
  */
-static const struct bpfobj_desc desc_btf = {
+static const char *programs_in_use[N_HOOKS + 1];
+static struct bpfobj_desc vis_desc = {
 	.name = "visibility", .file = "visibility.bpf.o", .embedded = vis_elf_bytes,
-	.programs = programs_btf, .maps = vis_maps, .configure = vis_configure,
+	.programs = programs_in_use, .maps = vis_maps, .configure = vis_configure,
 };
-static const struct bpfobj_desc desc_raw = {
-	.name = "visibility", .file = "visibility.bpf.o", .embedded = vis_elf_bytes,
-	.programs = programs_raw, .maps = vis_maps, .configure = vis_configure,
-};
-
-/* A hook and whether the module runs without it (with what missing, said once). */
-struct vis_hook {
-	struct hook h;
-	const char *without;	/* NULL: required */
-};
-
-#define CG(prog, type, link, without) { { HOOK_CGROUP, prog, NULL, type, link }, without }
-static struct vis_hook common_hooks[] = {
-	CG("vis_skb_ingress", BPF_CGROUP_INET_INGRESS, "cg_skb_ingress", NULL),
-	CG("vis_skb_egress", BPF_CGROUP_INET_EGRESS, "cg_skb_egress", NULL),
-	CG("vis_connect4", BPF_CGROUP_INET4_CONNECT, "cg_connect4", NULL),
-	CG("vis_connect6", BPF_CGROUP_INET6_CONNECT, "cg_connect6", NULL),
-	CG("vis_sendmsg4", BPF_CGROUP_UDP4_SENDMSG, "cg_sendmsg4", NULL),
-	CG("vis_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cg_sendmsg6", NULL),
-	CG("vis_release", BPF_CGROUP_INET_SOCK_RELEASE, "cg_sock_release",
-	   "UDP flows close only when idle (no cgroup sock_release hook)"),
-	{ { HOOK_RAW_TP, "vis_send_raw", "sock_send_length", 0, "raw_tp_sock_send_length" },
-	  "an accepted socket gets its owner only from traffic of a connect or sendmsg (no sock_send_length tracepoint: Linux < 6.3)" },
-	{ { HOOK_RAW_TP, "vis_recv_raw", "sock_recv_length", 0, "raw_tp_sock_recv_length" },
-	  "a socket that only receives gets no owner (no sock_recv_length tracepoint: Linux < 6.3)" },
-};
-#undef CG
-
-#define TRACE_HOOKS(kind, sfx, pfx)										\
-	{ { kind, "vis_fork_" sfx, "sched_process_fork", 0, pfx "sched_process_fork" }, NULL },		\
-	{ { kind, "vis_exec_" sfx, "sched_process_exec", 0, pfx "sched_process_exec" }, NULL },		\
-	{ { kind, "vis_exit_" sfx, "sched_process_exit", 0, pfx "sched_process_exit" }, NULL },		\
-	{ { kind, "vis_state_" sfx, "inet_sock_set_state", 0, pfx "inet_sock_set_state" }, NULL }
-/* sock_ops only where inet_sock_set_state cannot tell an accepted socket's direction (raw_tp). */
-static struct vis_hook mode_hooks[2][5] = {
-	[MODE_TP_BTF] = { TRACE_HOOKS(HOOK_TP_BTF, "btf", "tp_btf_") },
-	[MODE_RAW_TP] = { TRACE_HOOKS(HOOK_RAW_TP, "raw", "raw_tp_"),
-			  { { HOOK_CGROUP, "vis_sockops", NULL, BPF_CGROUP_SOCK_OPS, "cg_sockops" }, NULL } },
-};
-#undef TRACE_HOOKS
-
-#define N_COMMON ARRAY_SIZE(common_hooks)
-#define N_MODE 5	/* at most: tp_btf mode has 4 */
-#define N_HOOKS (N_COMMON + N_MODE)
 
 static struct {
 	bool running;
 	enum vis_mode mode;
+	bool sock_btf;		/* the send/receive tracepoints as tp_btf */
 	struct bpfobj obj;
 	char cgroup_root[PATH_MAX];
 	struct vis_hook *hooks[N_HOOKS];
@@ -125,6 +125,10 @@ static struct {
 	uint64_t frame_interval_ns, next_frame_ns;
 	uint32_t frame_max_items;
 	uint64_t frames;
+	/* vis_stats' inserts at the last refresh, and the capacities: a flood refreshes early. */
+	uint64_t refreshed_sock_inserts, refreshed_flow_inserts;
+	uint32_t cap_sockets, cap_flows;
+	uint64_t early_frames;
 	uint64_t flow_events_published;
 	enum vis_flow_events flow_events;
 	json_t *last_frame;
@@ -142,10 +146,21 @@ static int set_entries(struct bpf_object *obj, const char *map, uint32_t n, cons
 	return 0;
 }
 
-/* Between open and load: sizes from the configuration, and only this mode's twins. */
+static bool hook_in_use(const struct vis_hook *vh)
+{
+	switch (vh->set) {
+	case SET_ALL: return true;
+	case SET_TP_BTF: return V.mode == MODE_TP_BTF;
+	case SET_RAW_TP: return V.mode == MODE_RAW_TP;
+	case SET_SOCK_BTF: return V.sock_btf;
+	case SET_SOCK_RAW: return !V.sock_btf;
+	}
+	return false;
+}
+
+/* Between open and load: sizes from the configuration, and only the programs in use. */
 static int vis_configure(struct bpf_object *obj, const struct aegis_config *cfg)
 {
-	const char *const *other = V.mode == MODE_TP_BTF ? programs_raw : programs_btf;
 	int err;
 
 	err = set_entries(obj, "vis_procs", cfg->vis_cap_processes, "visibility.capacity.processes");
@@ -155,14 +170,20 @@ static int vis_configure(struct bpf_object *obj, const struct aegis_config *cfg)
 		err = set_entries(obj, "vis_socks", cfg->vis_cap_sockets, "visibility.capacity.sockets");
 	if (!err)
 		err = set_entries(obj, "vis_events", cfg->vis_ring_kb * 1024, "visibility.ring_buffer_kb");
-	for (size_t i = N_COMMON_PROGRAMS; !err && other[i]; i++) {
-		struct bpf_program *p = bpf_object__find_program_by_name(obj, other[i]);
+	for (size_t i = 0; !err && i < N_HOOKS; i++) {
+		struct bpf_program *p = bpf_object__find_program_by_name(obj, all_hooks[i].h.prog);
 
-		err = p ? bpf_program__set_autoload(p, false) : -ENOENT;
+		err = p ? bpf_program__set_autoload(p, hook_in_use(&all_hooks[i])) : -ENOENT;
 		if (err)
-			pr_err_errno(err, "visibility: program %s", other[i]);
+			pr_err_errno(err, "visibility: program %s", all_hooks[i].h.prog);
 	}
 	return err;
+}
+
+/* vmlinux BTF names the tracepoint (its btf_trace_ type): a tp_btf program for it loads. */
+static bool tp_btf_known(const char *tp)
+{
+	return libbpf_find_vmlinux_btf_id(tp, BPF_TRACE_RAW_TP) > 0;
 }
 
 /* tp_btf where the probe attached one and vmlinux BTF names every tracepoint; else raw_tp. */
@@ -174,6 +195,7 @@ static int choose_mode(const struct aegis_config *cfg)
 	json_t *tp = json_object_get(agent.probe_report, "tracepoints");
 	bool btf = json_is_true(json_object_get(json_object_get(progs, "tp_btf"), "ok"));
 	const char *why = btf ? NULL : "tp_btf programs do not attach (aegis probe)";
+	size_t n = 0;
 
 	for (size_t i = 0; btf && i < ARRAY_SIZE(tps); i++) {
 		if (!json_is_true(json_object_get(json_object_get(tp, tps[i]), "btf"))) {
@@ -184,29 +206,35 @@ static int choose_mode(const struct aegis_config *cfg)
 	if (cfg->vis_tracing == VIS_TRACING_TP_BTF && !btf)
 		return pr_err_errno(-EOPNOTSUPP, "visibility.tracing is tp_btf, but %s", why);
 	V.mode = cfg->vis_tracing == VIS_TRACING_RAW_TP || !btf ? MODE_RAW_TP : MODE_TP_BTF;
+	/* Before Linux 6.3 there are no send/receive tracepoints: the raw_tp twins load, and their
+	 * attach fails with what that costs. */
+	V.sock_btf = V.mode == MODE_TP_BTF && tp_btf_known("sock_send_length") && tp_btf_known("sock_recv_length");
 	if (V.mode == MODE_RAW_TP && cfg->vis_tracing == VIS_TRACING_AUTO)
 		log_once(LOG_LVL_WARN, "vis-raw-tp", "visibility: %s: the tracepoints run as raw_tp "
 			 "(the same fields, read with CO-RE probe reads)", why);
 	log_once(LOG_LVL_INFO, V.mode == MODE_TP_BTF ? "vis-mode-btf" : "vis-mode-raw",
 		 "visibility: process and TCP state tracepoints run as %s", mode_names[V.mode]);
+	for (size_t i = 0; i < N_HOOKS; i++)
+		if (hook_in_use(&all_hooks[i]))
+			programs_in_use[n++] = all_hooks[i].h.prog;
+	programs_in_use[n] = NULL;
 	return 0;
 }
 
-/* The other mode's links and programs, left by an earlier run, go: they would run twice. */
+/* The links and programs of hooks not in use, left by an earlier run, go: they would run twice. */
 static void remove_other_mode(void)
 {
-	const struct vis_hook *other = mode_hooks[V.mode == MODE_TP_BTF ? MODE_RAW_TP : MODE_TP_BTF];
-	const char *const *progs = V.mode == MODE_TP_BTF ? programs_raw : programs_btf;
 	char pin[PATH_MAX];
 
-	for (size_t i = 0; i < N_MODE && other[i].h.prog; i++) {
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		const struct vis_hook *vh = &all_hooks[i];
 		struct hook_link none = HOOK_LINK_NONE;
 
-		if (bpfobj_link_pin_path(&V.obj, other[i].h.link, pin, sizeof(pin)) == 0 && access(pin, F_OK) == 0)
-			hook_detach(&V.obj, &other[i].h, &none, &actor_agent);
-	}
-	for (size_t i = N_COMMON_PROGRAMS; progs[i]; i++) {
-		snprintf(pin, sizeof(pin), "%s/progs/%s", V.obj.pin_dir, progs[i]);
+		if (hook_in_use(vh))
+			continue;
+		if (bpfobj_link_pin_path(&V.obj, vh->h.link, pin, sizeof(pin)) == 0 && access(pin, F_OK) == 0)
+			hook_detach(&V.obj, &vh->h, &none, &actor_agent);
+		snprintf(pin, sizeof(pin), "%s/progs/%s", V.obj.pin_dir, vh->h.prog);
 		if (unlink(pin) == 0)
 			audit_log(&actor_agent, "unpin", pin, 0, NULL, json_pack("{s:s}", "why", "other tracing mode"));
 	}
@@ -255,21 +283,23 @@ static int check_sizes(const struct aegis_config *cfg)
 
 static int attach_all(void)
 {
-	for (size_t i = 0; i < N_HOOKS; i++) {
-		struct vis_hook *vh = i < N_COMMON ? &common_hooks[i] : &mode_hooks[V.mode][i - N_COMMON];
+	size_t n = 0;
 
-		if (!vh->h.prog)
-			break;	/* the end of a mode's shorter list */
-		V.hooks[i] = vh;
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		struct vis_hook *vh = &all_hooks[i];
+
+		if (!hook_in_use(vh))
+			continue;
+		V.hooks[n] = vh;
 		if (vh->h.kind == HOOK_CGROUP)
 			vh->h.target = V.cgroup_root;
-		V.attach_err[i] = hook_attach(&V.obj, &vh->h, &V.links[i]);
-		if (!V.attach_err[i])
+		V.attach_err[n] = hook_attach(&V.obj, &vh->h, &V.links[n]);
+		if (!V.attach_err[n++])
 			continue;
 		if (!vh->without)
-			return V.attach_err[i];
+			return V.attach_err[n - 1];
 		log_once(LOG_LVL_WARN, vh->h.link, "visibility: %s unavailable (%s): %s", vh->h.link,
-			 errstr(V.attach_err[i]), vh->without);
+			 errstr(V.attach_err[n - 1]), vh->without);
 	}
 	return 0;
 }
@@ -328,23 +358,29 @@ static void drain(void)
 		log_once(LOG_LVL_WARN, "vis-consume", "visibility: reading vis_events: %s", strerror(errno));
 }
 
-static void read_counters(uint64_t out[VIS_C__COUNT])
+/* One vis_stats counter, summed over CPUs (0 when it cannot be read). */
+static uint64_t read_counter(uint32_t id)
 {
 	int fd = bpfobj_map_fd(&V.obj, "vis_stats"), ncpu = libbpf_num_possible_cpus();
+	uint64_t sum = 0;
 
-	memset(out, 0, VIS_C__COUNT * sizeof(out[0]));
 	if (fd < 0 || ncpu <= 0)
-		return;
+		return 0;
 	{
 		uint64_t vals[ncpu];
 
-		for (uint32_t c = 0; c < VIS_C__COUNT; c++) {
-			if (bpf_map_lookup_elem(fd, &c, vals))
-				continue;
-			for (int i = 0; i < ncpu; i++)
-				out[c] += vals[i];
-		}
+		if (bpf_map_lookup_elem(fd, &id, vals))
+			return 0;
+		for (int i = 0; i < ncpu; i++)
+			sum += vals[i];
 	}
+	return sum;
+}
+
+static void read_counters(uint64_t out[VIS_C__COUNT])
+{
+	for (uint32_t c = 0; c < VIS_C__COUNT; c++)
+		out[c] = read_counter(c);
 }
 
 /*
@@ -393,12 +429,16 @@ static void refresh(void)
 		log_once(LOG_LVL_WARN, "vis-procs-read", "visibility: cannot read vis_procs: %s", errstr((int)n));
 	free(keys);
 	free(vals);
-	totals = (struct vis_map_totals){ c[VIS_C_FLOW_INSERTS], c[VIS_C_FLOW_DELETES], c[VIS_C_SOCK_INSERTS],
+	V.refreshed_sock_inserts = c[VIS_C_SOCK_INSERTS];
+	V.refreshed_flow_inserts = c[VIS_C_FLOW_INSERTS];
+	totals = (struct vis_map_totals){ c[VIS_C_FLOW_INSERTS] + c[VIS_C_TCP_FLOW_INSERTS],
+					  c[VIS_C_FLOW_DELETES] + c[VIS_C_TCP_FLOW_DELETES], c[VIS_C_SOCK_INSERTS],
 					  c[VIS_C_SOCK_DELETES] };
 	vis_flows_refresh(&V.flows, &V.procs, bpfobj_map_fd(&V.obj, "vis_flows"), bpfobj_map_fd(&V.obj, "vis_socks"),
 			  &totals, &V.flow_cfg);
 	add_counter(VIS_C_FLOW_DELETES, V.flows.stats.flow_deletes);
 	add_counter(VIS_C_SOCK_DELETES, V.flows.stats.sock_deletes);
+	add_counter(VIS_C_TCP_FLOW_DELETES, V.flows.stats.tcp_flow_deletes);
 }
 
 static json_t *losses_json(const uint64_t c[VIS_C__COUNT])
@@ -441,8 +481,8 @@ static json_t *frame_processes(uint64_t *truncated)
 /*
  * Flow events (visibility.flow_events): one when a flow closes, with its final counts, and with
  * "all" one when it is first seen (one in all for a flow that began and ended within a frame).
- * A flow's JSON is made only if the frame or an event takes it: under a flood of connections
- * that is most of the agent's work.
+ * A flow's JSON is made only if the frame or an event takes it, and an event's as text, without
+ * jansson objects: under a flood of connections that is most of the agent's work.
  */
 static json_t *frame_flows(uint64_t *truncated)
 {
@@ -459,22 +499,19 @@ static json_t *frame_flows(uint64_t *truncated)
 
 		if (!in_frame)
 			(*truncated)++;
-		if (!in_frame && !event)
+		if (event) {
+			size_t len;
+			const char *text = vis_flow_text(&V.procs, f, ended ? "closed" : "new", is_new && ended, &len);
+
+			if (text && events_publish_text("flow", text, len) == 0)
+				V.flow_events_published++;
+		}
+		if (!in_frame)
 			continue;
 		j = vis_flow_json(&V.procs, f);
 		if (is_new && ended)
 			json_object_set_new(j, "new", json_true());
-		if (event) {
-			json_t *ev = json_copy(j);	/* serialized at once: sharing values is fine */
-
-			json_object_set_new(ev, "event", json_string(ended ? "closed" : "new"));
-			events_publish("flow", ev);
-			V.flow_events_published++;
-		}
-		if (in_frame)
-			json_array_append_new(list, j);
-		else
-			json_decref(j);
+		json_array_append_new(list, j);
 	}
 	return json_pack("{s:o, s:o, s:o}", "new", fresh, "active", active, "closed", closed);
 }
@@ -521,6 +558,8 @@ static void apply_live(const struct aegis_config *cfg)
 	V.procs.max_ended = cfg->vis_cap_processes;
 	V.procs.args_max = cfg->vis_args_max;
 	V.flows.max_closed = cfg->vis_cap_flows;
+	V.cap_sockets = cfg->vis_cap_sockets;
+	V.cap_flows = cfg->vis_cap_flows;
 }
 
 static int open_readers(void)
@@ -543,7 +582,6 @@ static void vis_stop(const struct aegis_config *cfg, bool detach);
 
 static int vis_start(const struct aegis_config *cfg)
 {
-	const struct bpfobj_desc *d;
 	int err;
 
 	if (!cfg->vis_enabled)
@@ -553,8 +591,7 @@ static int vis_start(const struct aegis_config *cfg)
 		err = cgroup2_find(V.cgroup_root, sizeof(V.cgroup_root));
 	if (err)
 		return pr_err_errno(err, "visibility: %s", V.cgroup_root[0] ? "cannot start" : "no cgroup v2 mount");
-	d = V.mode == MODE_TP_BTF ? &desc_btf : &desc_raw;
-	err = bpfobj_setup(&V.obj, d, cfg);
+	err = bpfobj_setup(&V.obj, &vis_desc, cfg);
 	if (err)
 		return err;
 	V.running = true;	/* from here on, vis_stop() undoes what was done */
@@ -660,6 +697,25 @@ static int vis_poll_fds(int *fds, int max)
 	return n;
 }
 
+static void build_frame(void);
+
+/*
+ * Between frames, a flood of short connections would fill the kernel's LRU tables, which would
+ * then evict flows the agent has not read (and spend the inserts' time evicting): when half of
+ * a table's capacity was inserted since the last read, the frame comes early. A frame, not only
+ * a read: it reports the closed flows and lets the agent's own table drop them (retention), so
+ * that the agent's memory stays bounded too.
+ */
+static void frame_if_filling(void)
+{
+	if (read_counter(VIS_C_SOCK_INSERTS) - V.refreshed_sock_inserts <= V.cap_sockets / 2 &&
+	    read_counter(VIS_C_FLOW_INSERTS) - V.refreshed_flow_inserts <= V.cap_flows / 2)
+		return;
+	V.early_frames++;
+	build_frame();
+	V.next_frame_ns = now_monotonic_ns() + V.frame_interval_ns;
+}
+
 static void vis_on_readable(int fd)
 {
 	uint64_t expirations;
@@ -667,6 +723,8 @@ static void vis_on_readable(int fd)
 	if (fd == V.timer_fd && read(fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_once(LOG_LVL_WARN, "vis-timer", "visibility: timer read: %s", strerror(errno));
 	drain();
+	if (fd == V.timer_fd)
+		frame_if_filling();
 }
 
 /* ---- status, objects, metrics ------------------------------------------------------------- */
@@ -699,7 +757,7 @@ static json_t *vis_status(void)
 #define COUNTER_JSON(id, name, help) json_object_set_new(counters, name, json_integer((json_int_t)c[id]));
 	VIS_COUNTERS(COUNTER_JSON)
 #undef COUNTER_JSON
-	s = json_pack("{s:b, s:s, s:s, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:o, s:o}",
+	s = json_pack("{s:b, s:s, s:s, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
 		      "running", 1, "tracing", mode_names[V.mode], "pin_dir", V.obj.pin_dir, "hooks", hooks_json(),
 		      "processes", "running", (json_int_t)V.procs.n_running, "ended", (json_int_t)V.procs.n_ended,
 		      "seeded", (json_int_t)V.procs.stats.seeded,
@@ -707,7 +765,8 @@ static json_t *vis_status(void)
 		      "kernel_entries", (json_int_t)V.flows.stats.flow_entries, "socket_entries",
 		      (json_int_t)V.flows.stats.sock_entries,
 		      "frames", "count", (json_int_t)V.frames, "interval_seconds",
-		      (json_int_t)(V.frame_interval_ns / NSEC_PER_SEC), "flow_events", (json_int_t)V.flow_events_published,
+		      (json_int_t)(V.frame_interval_ns / NSEC_PER_SEC), "early", (json_int_t)V.early_frames,
+		      "flow_events", (json_int_t)V.flow_events_published,
 		      "losses", losses_json(c), "counters", counters);
 	json_object_set_new(s, "records", json_pack("{s:I, s:I, s:I, s:I}", "exec",
 		(json_int_t)V.procs.stats.records[VIS_EV_EXEC], "fork", (json_int_t)V.procs.stats.records[VIS_EV_FORK],
@@ -772,8 +831,9 @@ static void vis_metrics(FILE *f)
 		   "Flow entries the kernel's LRU table evicted.", V.flows.stats.flow_evictions);
 	metric_one(f, "aegis_visibility_socket_evictions_total", "counter",
 		   "Socket entries the kernel's LRU table evicted.", V.flows.stats.sock_evictions);
-	metric_one(f, "aegis_visibility_flow_inserts_total", "counter", "Flow entries added by the kernel.",
-		   c[VIS_C_FLOW_INSERTS]);
+	metric_one(f, "aegis_visibility_flow_inserts_total", "counter",
+		   "Flows the kernel began counting (UDP entries of vis_flows, TCP entries of vis_socks).",
+		   c[VIS_C_FLOW_INSERTS] + c[VIS_C_TCP_FLOW_INSERTS]);
 	metric_one(f, "aegis_visibility_packets_not_fullsock_total", "counter",
 		   "Packets of request or time-wait sockets, not counted in a flow.", c[VIS_C_SKB_NOT_FULLSOCK]);
 	metric_one(f, "aegis_visibility_packets_unparsed_total", "counter",

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * connloop [-s SECONDS] [-a ADDR] [-p PORT]: a TCP server thread accepts, reads one byte and
- * closes; the main thread connects, sends a byte, waits for the close and closes, as fast as it
- * can for SECONDS. Prints connections per second and the CPU time the process took per
- * connection in microseconds (both ends are this process). The visibility benchmark's short
- * connections.
+ * connloop [-s SECONDS | -n COUNT] [-a ADDR] [-p PORT]: a TCP server thread accepts, reads one
+ * byte and closes; the main thread connects, sends a byte, waits for the close and closes, as
+ * fast as it can for SECONDS (or COUNT connections). Prints connections per second and the CPU
+ * time the process took per connection in microseconds (both ends are this process). The
+ * visibility benchmark's short connections; -n gives per_conn.sh an exact count.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -50,16 +50,17 @@ int main(int argc, char **argv)
 	double seconds = 3, end, start;
 	struct linger lg = { 1, 0 };
 	int port = 9900, c, one = 1;
-	long n = 0;
+	long n = 0, count = 0;
 	pthread_t t;
 
-	while ((c = getopt(argc, argv, "s:a:p:")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:a:p:")) != -1) {
 		switch (c) {
 		case 's': seconds = atof(optarg); break;
+		case 'n': count = atol(optarg); break;
 		case 'a': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: connloop [-s SECONDS] [-a ADDR] [-p PORT]\n");
+			fprintf(stderr, "usage: connloop [-s SECONDS | -n COUNT] [-a ADDR] [-p PORT]\n");
 			return 2;
 		}
 	}
@@ -75,7 +76,7 @@ int main(int argc, char **argv)
 	pthread_create(&t, NULL, serve, NULL);
 	start = now();
 	end = start + seconds;
-	while (now() < end) {
+	while (count ? n < count : now() < end) {
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 		char b = 'x';
 

@@ -15,9 +15,15 @@
 #   - the agent's drain rate: records read per CPU-second of the agent, from a ring filled while
 #     the agent was stopped (SIGSTOP).
 # Visibility is switched by a configuration reload (visibility.enabled), which attaches or
-# detaches every hook; the agent stays up in both modes.
+# detaches every hook; the agent stays up in both modes, with its default configuration
+# otherwise: bpf.stats off, as the kernel's run-time statistics add two clock reads to every
+# program run (bench/visibility/per_conn.sh turns them on to say where a connection's cost goes).
+# The agent reads what a workload made at its next frame (every 10 s): with visibility on, its
+# CPU is counted from the workload's start to the end of the frame after it, less what it spends
+# over as long a time without the workload (its idle rate, measured over one frame interval in
+# each round: it reads the records of the whole host, other jobs' included).
 #
-# Usage: bench/visibility/run.sh           (root; after `make`)
+# Usage: bench/visibility/run.sh           (root; after `make`; AEGIS_BIN=path: another build)
 # Knobs: VIS_ROUNDS=5, VIS_SECONDS=3 (forkexec and connloop), IPERF_SECONDS=4,
 #        VIS_STORM_SECONDS=5, FORKEXEC_WORKERS=4 (storm); --quick: 2 rounds of 1 s.
 set -u
@@ -30,9 +36,11 @@ STORM_SECS=${VIS_STORM_SECONDS:-5}
 WORKERS=${FORKEXEC_WORKERS:-4}
 [ "${1:-}" = --quick ] && ROUNDS=2 SECS=1 IPERF_SECS=1 STORM_SECS=2
 
-AEGIS=$PWD/build/aegis
 BIN=$PWD/build/bench/visibility
 TMP=$(mktemp -d /tmp/aegis-bench-vis.XXXXXX)
+# A copy: a rebuild during the run must not change the agent under test. AEGIS_BIN measures
+# another build (a before/after with the same script).
+AEGIS=$TMP/aegis
 PIN=/sys/fs/bpf/aegis-bench-vis-$$
 TX=aegvis-tx-$$
 RX=aegvis-rx-$$
@@ -40,7 +48,7 @@ AGENT=
 
 die() { echo "bench/visibility: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root"
-[ -x "$AEGIS" ] || die "build/aegis missing: make"
+cp "${AEGIS_BIN:-build/aegis}" "$AEGIS" || die "build/aegis missing: make"
 command -v iperf3 >/dev/null || die "iperf3 missing: apt-get install iperf3 (scripts/install-deps.sh --test)"
 make --no-print-directory -s -C bench/visibility >&2 || die "cannot build the load generators"
 
@@ -113,26 +121,39 @@ throughput() {
 	wait "$srv"
 }
 agent_cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz * 1e6 }' "/proc/$AGENT/stat"; }
-# The kernel's run time of visibility's programs (BPF statistics, on in the agent), in us.
-bpf_us() { cli progs --json | jq '[.programs[] | select(.module == "visibility") | .run_time_ns] | add // 0 | . / 1000'; }
+now_s() { date +%s.%N; }
+frames() { cli status --json | jq .visibility.frames.count; }
+# Until the agent has made its next frame: it has read all that came before.
+next_frame() {
+	local f0
+	f0=$(frames)
+	for _ in $(seq 120); do
+		sleep 0.25
+		[ "$(frames)" -gt "$f0" ] && return 0
+	done
+}
 
 WORKLOADS="forkexec throughput connections"
-declare -A rate cpu bpf agent
+declare -A rate cpu agent
 for r in $(seq "$ROUNDS"); do
 	order="off on"
 	[ $((r % 2)) = 0 ] && order="on off"
 	for mode in $order; do
 		visibility "$mode"
+		idle=0
+		if [ "$mode" = on ]; then
+			next_frame	# the first frame, with every process seeded at the start
+			i0=$(agent_cpu_us) t0=$(now_s)
+			next_frame
+			idle=$(echo "$(agent_cpu_us) $i0 $(now_s) $t0" | awk '{ print ($1 - $2) / ($3 - $4) }')
+			echo "round $r on: agent idle $(echo "$idle" | awk '{ printf "%.0f", $1 }') us CPU/s" >&2
+		fi
 		for w in $WORKLOADS; do
-			a0=$(agent_cpu_us)
-			b0=$(bpf_us)
+			a0=$(agent_cpu_us) t0=$(now_s)
 			read -r v c n <<<"$($w)"
-			a1=$(agent_cpu_us)
-			b1=$(bpf_us)
-			if [ "$mode" = on ]; then
-				bpf[$w]="${bpf[$w]:-} $(echo "$b1 $b0 $n" | awk '{ printf "%.2f", ($1 - $2) / $3 }')"
-				agent[$w]="${agent[$w]:-} $(echo "$a1 $a0 $n" | awk '{ printf "%.2f", ($1 - $2) / $3 }')"
-			fi
+			[ "$mode" = on ] && next_frame
+			a1=$(echo "$(agent_cpu_us) $idle $(now_s) $t0" | awk '{ v = $1 - $2 * ($3 - $4); print v }')
+			[ "$mode" = on ] && agent[$w]="${agent[$w]:-} $(echo "$a1 $a0 $n" | awk '{ printf "%.2f", ($1 - $2) / $3 }')"
 			# The agent's CPU is part of what the workload costs (the agent reads its records).
 			total=$(echo "$c $a1 $a0 $n" | awk '{ printf "%.2f", $1 + ($2 - $3) / $4 }')
 			rate[$w.$mode]="${rate[$w.$mode]:-} $v"
@@ -143,14 +164,20 @@ for r in $(seq "$ROUNDS"); do
 done
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# paired "OFF-LIST" "ON-LIST": each round's on/off, then their median.
+paired() {
+	local r
+	r=$(paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) | awk '{ printf "%.3f ", $2 / $1 }')
+	echo "${r}median $(echo "$r" | median)"
+}
 
 echo "# aegis host visibility: cost and capacity"
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -srm), $(nproc) CPUs, aegis $(git rev-parse --short HEAD 2>/dev/null)" \
 	"$(git diff --quiet HEAD -- bpf src include 2>/dev/null || echo '+ uncommitted changes'), $ROUNDS rounds"
 echo
-echo "| workload | off: rate | on: rate | rate on/off | target | off: CPU/op | on: CPU/op | CPU on/off |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| workload | off: rate | on: rate | rate on/off | paired | target | off: CPU/op | on: CPU/op | CPU on/off | paired |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for w in $WORKLOADS; do
 	roff=$(echo "${rate[$w.off]}" | median)
 	ron=$(echo "${rate[$w.on]}" | median)
@@ -161,30 +188,30 @@ for w in $WORKLOADS; do
 	throughput) unit="Gbit/s"; op="us/MB"; target="at most 5% lower" ;;
 	connections) unit="connections/s"; op="us/connection"; target="at most 10% lower" ;;
 	esac
-	printf '| %s | %.1f %s | %.1f %s | %.3f | %s | %.1f %s | %.1f %s | %.3f |\n' "$w" "$roff" "$unit" "$ron" "$unit" \
-		"$(echo "$ron $roff" | awk '{ print $1 / $2 }')" "$target" "$coff" "$op" "$con" "$op" \
-		"$(echo "$con $coff" | awk '{ print $1 / $2 }')"
+	printf '| %s | %.1f %s | %.1f %s | %.3f | %.3f | %s | %.1f %s | %.1f %s | %.3f | %.3f |\n' "$w" "$roff" "$unit" \
+		"$ron" "$unit" "$(echo "$ron $roff" | awk '{ print $1 / $2 }')" \
+		"$(paired "${rate[$w.off]}" "${rate[$w.on]}" | sed 's/.*median //')" "$target" "$coff" "$op" "$con" "$op" \
+		"$(echo "$con $coff" | awk '{ print $1 / $2 }')" "$(paired "${cpu[$w.off]}" "${cpu[$w.on]}" | sed 's/.*median //')"
 done
 echo
-echo "What visibility itself spends per operation, measured where it is spent: its BPF programs'"
-echo "run time (the kernel's statistics) and the agent's CPU time, against the CPU/op with visibility off:"
+echo "The agent's CPU per operation with visibility on (its reading of the records and flows, up to"
+echo "the frame after the workload, less its idle rate over that time), median:"
 echo
-echo "| workload | BPF programs | agent | together | share of the off CPU/op |"
-echo "|---|---|---|---|---|"
+echo "| workload | agent | share of the off CPU/op |"
+echo "|---|---|---|"
 for w in $WORKLOADS; do
 	coff=$(echo "${cpu[$w.off]}" | median)
-	b=$(echo "${bpf[$w]}" | median)
 	a=$(echo "${agent[$w]}" | median)
 	case $w in forkexec) op="us/process" ;; throughput) op="us/MB" ;; connections) op="us/connection" ;; esac
-	printf '| %s | %.2f %s | %.2f %s | %.2f %s | %.1f%% |\n' "$w" "$b" "$op" "$a" "$op" \
-		"$(echo "$b $a" | awk '{ print $1 + $2 }')" "$op" "$(echo "$b $a $coff" | awk '{ print ($1 + $2) / $3 * 100 }')"
+	printf '| %s | %.2f %s | %.1f%% |\n' "$w" "$a" "$op" "$(echo "$a $coff" | awk '{ print $1 / $2 * 100 }')"
 done
 echo
 echo "Rates are medians of $ROUNDS runs each, alternating; CPU/op is the workload's own CPU time (both ends)"
-echo "plus the agent's, per operation, also a median. All runs, off | on:"
+echo "plus the agent's, per operation, also a median; 'paired': the median of each round's on/off."
+echo "All runs, off | on (| on/off per round):"
 for w in $WORKLOADS; do
-	echo "- $w rate:${rate[$w.off]} |${rate[$w.on]}"
-	echo "- $w CPU/op:${cpu[$w.off]} |${cpu[$w.on]}"
+	echo "- $w rate:${rate[$w.off]} |${rate[$w.on]} | $(paired "${rate[$w.off]}" "${rate[$w.on]}")"
+	echo "- $w CPU/op:${cpu[$w.off]} |${cpu[$w.on]} | $(paired "${cpu[$w.off]}" "${cpu[$w.on]}")"
 done
 
 # ---- the event pipeline ----------------------------------------------------------------------

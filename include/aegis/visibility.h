@@ -8,11 +8,14 @@
  * the exec_id. Process events (exec, fork, exit) go through the vis_events ring buffer.
  *
  * Flows: vis_socks holds per socket (by cookie) the owning process, captured in process context
- * when the socket connects, sends or receives first, and TCP's direction and state history;
- * vis_flows counts IP bytes and packets each way per (socket cookie, remote address and port).
+ * when the socket connects, sends or receives first, TCP's direction and state history, and a
+ * TCP socket's flow: its peer and its IP bytes and packets each way (a TCP socket has one peer,
+ * so its flow needs no entry of its own: one insert per socket). vis_flows counts UDP per
+ * (socket cookie, remote address and port): an unconnected UDP socket has a flow per peer.
  * Both are LRU maps: an LRU map does not report evictions, so the programs count their inserts
  * and the agent its deletions, both in the pinned vis_stats (so the count spans agent restarts),
- * and evictions = inserts - deletions - entries present.
+ * and evictions = inserts - deletions - entries present. A TCP socket's entry is a flow from its
+ * insert: flows' evictions count vis_flows' and the TCP entries of vis_socks (tcp_flow_*).
  */
 #ifndef AEGIS_VISIBILITY_H
 #define AEGIS_VISIBILITY_H
@@ -105,7 +108,11 @@ enum vis_owner_source {
 	VIS_OWNER_RECV = 4,	/* sock/sock_recv_length: first receive */
 };
 
-/* vis_socks value; key: socket cookie (__u64). */
+/*
+ * vis_socks value; key: socket cookie (__u64). The flow part is a TCP socket's (proto 6) flow,
+ * filled by its first counted packet (first_ns != 0 from then on); bytes and packets as in
+ * struct vis_flow.
+ */
 struct vis_sock {
 	__u64 owner_ktime;	/* owner's identity (0: it was not in vis_procs) */
 	__u64 owner_ns;		/* when the owner was captured */
@@ -120,9 +127,21 @@ struct vis_sock {
 	__u8 tcp_state;		/* current TCP state (the kernel's TCP_* numbers) */
 	__u8 n_states;		/* transitions seen; states[] keeps the first VIS_TCP_STATES_MAX */
 	__u8 released;		/* the socket was closed by its last holder */
-	__u8 __pad[7];
+	__u8 proto;		/* 6 (TCP) or 17 (UDP), set at the insert */
+	__u8 family;		/* flow: 2 or 10, of raddr and laddr (IPv4-mapped peers as IPv4) */
+	__u8 first_way;		/* flow: enum vis_way of the first packet */
+	__be16 rport;		/* flow: the peer's port */
+	__be16 lport;
+	__u8 __pad[8];
 	__u8 states[VIS_TCP_STATES_MAX];
 	char comm[VIS_COMM_LEN];	/* the owner's comm at capture */
+	/* TCP: the flow */
+	__u64 first_ns;		/* CLOCK_BOOTTIME of the first counted packet (0: none yet) */
+	__u64 last_ns;		/* CLOCK_MONOTONIC_COARSE of the last */
+	__u64 bytes[2];		/* [enum vis_way] */
+	__u64 packets[2];
+	__u8 raddr[16];
+	__u8 laddr[16];
 };
 
 enum vis_way {
@@ -131,9 +150,10 @@ enum vis_way {
 };
 
 /*
- * vis_flows key. TCP and connected UDP: the socket's peer; unconnected UDP: the peer of the
- * packet, so a socket talking to several peers has a flow per peer. IPv4 (also an IPv4-mapped
- * peer of an IPv6 socket) in raddr[0..3], family 2.
+ * vis_flows key (UDP). A connected socket: its peer; an unconnected one: the peer of the packet,
+ * so a socket talking to several peers has a flow per peer. IPv4 (also an IPv4-mapped peer of an
+ * IPv6 socket) in raddr[0..3], family 2. The agent names a TCP flow (kept in its vis_socks entry)
+ * with the same key: its cookie, its peer, proto 6.
  */
 struct vis_flow_key {
 	__u64 cookie;
@@ -145,7 +165,8 @@ struct vis_flow_key {
 };
 
 /*
- * vis_flows value. Bytes are IP bytes on the wire: headers included, every GSO segment counted.
+ * vis_flows value (UDP; a TCP flow has the same counters in its vis_sock). Bytes are IP bytes on
+ * the wire: headers included, every GSO segment counted.
  * first_ns is CLOCK_BOOTTIME (read once, at the insert); last_ns, written by every packet, is the
  * cheaper CLOCK_MONOTONIC_COARSE (jiffy resolution), which the agent moves to boot time.
  */
@@ -179,7 +200,7 @@ struct vis_settings {
 	X(VIS_C_RB_LOST_EXIT, "ringbuf_lost_exit", "exit events lost: ring buffer full")	\
 	X(VIS_C_PROCS_FULL, "process_table_full", "processes not tracked: vis_procs full")	\
 	X(VIS_C_ARGS_FAULT, "args_fault", "exec arguments that could not be read")	\
-	X(VIS_C_FLOW_INSERTS, "flow_inserts", "entries added to vis_flows")		\
+	X(VIS_C_FLOW_INSERTS, "flow_inserts", "entries added to vis_flows (UDP)")		\
 	X(VIS_C_FLOW_INSERT_FAIL, "flow_insert_fail", "vis_flows inserts that failed")	\
 	X(VIS_C_SOCK_INSERTS, "socket_inserts", "entries added to vis_socks")		\
 	X(VIS_C_SOCK_INSERT_FAIL, "socket_insert_fail", "vis_socks inserts that failed")	\
@@ -192,7 +213,11 @@ struct vis_settings {
 	X(VIS_C_FLOW_DELETES, "flow_deletes",						\
 	  "entries the agent removed from vis_flows (written by the agent)")		\
 	X(VIS_C_SOCK_DELETES, "socket_deletes",						\
-	  "entries the agent removed from vis_socks (written by the agent)")
+	  "entries the agent removed from vis_socks (written by the agent)")		\
+	X(VIS_C_TCP_FLOW_INSERTS, "tcp_flow_inserts",					\
+	  "TCP entries added to vis_socks (among socket_inserts): each is a flow")	\
+	X(VIS_C_TCP_FLOW_DELETES, "tcp_flow_deletes",					\
+	  "TCP entries the agent removed from vis_socks (among socket_deletes)")
 
 #define VIS_COUNTER_ENUM(id, name, help) id,
 enum vis_counter { VIS_COUNTERS(VIS_COUNTER_ENUM) VIS_C__COUNT };
@@ -234,7 +259,8 @@ _Static_assert(sizeof(struct vis_proc) == 24, "vis_proc layout");
 _Static_assert(sizeof(struct vis_proc_event) == 104 + VIS_FILENAME_MAX + VIS_ARGS_MAX,
 	       "vis_proc_event layout");
 _Static_assert(VIS_PROC_EVENT_HDR_SIZE == 104, "vis_proc_event header");
-_Static_assert(sizeof(struct vis_sock) == 88, "vis_sock layout");
+_Static_assert(sizeof(struct vis_sock) == 176, "vis_sock layout");
+_Static_assert(offsetof(struct vis_sock, first_ns) == 96, "vis_sock: no hidden padding");
 _Static_assert(sizeof(struct vis_flow_key) == 32, "vis_flow_key layout");
 _Static_assert(sizeof(struct vis_flow) == 80, "vis_flow layout");
 _Static_assert(sizeof(struct vis_settings) == 8, "vis_settings layout");

@@ -2,8 +2,10 @@
 /*
  * The event stream (src/events.c): events come back as published, with seq, type and time; type
  * filters and tails; the count bound and the byte bound both drop the oldest first, and a reader
- * behind them is told how many it missed.
+ * behind them is told how many it missed; an event published as text gets the same seq, type
+ * and time.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,4 +81,29 @@ TEST(events_count_bound)
 	ASSERT_EQ(json_integer_value(json_object_get(json_array_get(evs, 0), "n")), 10, "the oldest kept");
 	json_decref(evs);
 	events_free();
+}
+
+TEST(events_publish_text_adds_seq_type_and_time)
+{
+	static const char obj[] = "{\"bytes\":3,\"peer\":\"x\"}";
+	uint64_t first, next, missed;
+	json_t *evs, *ev;
+
+	events_free();
+	first = events_next_seq();
+	ASSERT_OK(events_publish_text("flow", obj, strlen(obj)), "an object");
+	ASSERT_OK(events_publish_text("flow", "{}", 2), "an empty object");
+	ASSERT_EQ(events_publish_text("flow", "[1]", 3), -EINVAL, "not an object");
+	ASSERT_EQ(events_publish_text("flow", "{", 1), -EINVAL, "too short");
+	ASSERT_EQ(events_next_seq(), first + 2, "refused ones take no seq");
+	evs = events_read(first, "flow", 100, &next, &missed);
+	ASSERT_EQ(json_array_size(evs), 2, "both read back");
+	ev = json_array_get(evs, 0);
+	ASSERT_EQ(json_integer_value(json_object_get(ev, "seq")), first, "seq");
+	ASSERT_STREQ(json_string_value(json_object_get(ev, "type")), "flow", "type");
+	ASSERT_TRUE(json_is_string(json_object_get(ev, "time")), "time");
+	ASSERT_EQ(json_integer_value(json_object_get(ev, "bytes")), 3, "its own keys");
+	ASSERT_STREQ(json_string_value(json_object_get(ev, "peer")), "x", "its own keys");
+	ASSERT_EQ(json_object_size(json_array_get(evs, 1)), 3, "{}: seq, type and time");
+	json_decref(evs);
 }

@@ -4,8 +4,9 @@
  * (round trip, another boot, garbage), container ids from cgroup paths, and the process table
  * fed with records as the kernel writes them: fork, exec and exit, pid reuse, a lost exit
  * record, a stale record from before the agent's start, a record of a bad size, ancestry,
- * reconciling with vis_procs, and retention.
+ * reconciling with vis_procs, and retention; a flow's JSON text.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "hmap.h"
 #include "test.h"
 #include "util.h"
+#include "vis_flow.h"
 #include "vis_proc.h"
 
 struct item {
@@ -328,5 +330,82 @@ TEST(vis_procs_retention)
 	vis_procs_expire(&t, 2008 + 1001, 1000);
 	ASSERT_EQ(t.n_ended, 1, "past their retention they go");
 	ASSERT_EQ(t.stats.ended_dropped, 7, "that is no early drop");
+	vis_procs_free(&t);
+}
+
+/*
+ * A flow's JSON is written as text (vis_flow_text): it must parse, carry every field as the
+ * kernel's counters and the process table say, escape what a comm or a path may hold (quotes,
+ * backslashes, control bytes; bytes that are not UTF-8 become '?'), and mark a history longer
+ * than the kernel keeps.
+ */
+TEST(vis_flow_json_text)
+{
+	static const char path[] = "/opt/we\"ird\\dir/\xff" "bin";
+	struct vis_flowrec f = {
+		.key = { .cookie = 4242, .rport = htons(443), .family = 2, .proto = 6 },
+		.first_ns = 1000000000, .last_ns = 2000000000, .end_ns = 3000000000,
+		.bytes = { 1500, 64 }, .packets = { 3, 2 }, .lport = htons(40000),
+		.state = VIS_FLOW_CLOSED, .close_reason = VIS_CLOSE_TCP, .has_sock = true,
+		.sock = { .owner_tgid = 77, .owner_ktime = 500, .owner_pid = 78, .owner_uid = 1000,
+			  .owner_source = VIS_OWNER_CONNECT, .direction = VIS_DIR_OUTBOUND, .tcp_state = 7,
+			  .n_states = 9, .states = { 2, 1, 4, 5, 6, 7, 1, 1 }, .cgroup_id = 99 },
+	};
+	struct vis_proc_event ev;
+	struct vis_procs t;
+	const char *text;
+	size_t len;
+	json_t *j, *o, *st;
+
+	if (!ASSERT_OK(vis_procs_init(&t, 100), "init"))
+		return;
+	ev = rec(VIS_EV_EXEC, 77, 500, 1, 5);
+	snprintf(ev.comm, sizeof(ev.comm), "a\"b\\c\td");
+	feed(&t, &ev, path, "x", 2);
+	memcpy(f.key.raddr, (uint8_t[]){ 192, 0, 2, 1 }, 4);
+	memcpy(f.laddr, (uint8_t[]){ 10, 0, 0, 7 }, 4);
+
+	text = vis_flow_text(&t, &f, "closed", true, &len);
+	if (!ASSERT_TRUE(text && len == strlen(text), "text"))
+		goto out;
+	j = json_loadb(text, len, 0, NULL);
+	if (!ASSERT_TRUE(j, text))
+		goto out;
+	ASSERT_STREQ(json_string_value(json_object_get(j, "protocol")), "tcp", "protocol");
+	ASSERT_STREQ(json_string_value(json_object_get(j, "remote_address")), "192.0.2.1", "remote address");
+	ASSERT_EQ(json_integer_value(json_object_get(j, "remote_port")), 443, "remote port");
+	ASSERT_STREQ(json_string_value(json_object_get(j, "local_address")), "10.0.0.7", "local address");
+	ASSERT_EQ(json_integer_value(json_object_get(j, "local_port")), 40000, "local port");
+	ASSERT_STREQ(json_string_value(json_object_get(j, "direction")), "outbound", "direction");
+	ASSERT_EQ(json_integer_value(json_object_get(j, "bytes_in")), 1500, "bytes in");
+	ASSERT_EQ(json_integer_value(json_object_get(j, "packets_out")), 2, "packets out");
+	ASSERT_STREQ(json_string_value(json_object_get(j, "close_reason")), "tcp_close", "close reason");
+	ASSERT_EQ(json_integer_value(json_object_get(j, "socket_cookie")), 4242, "cookie");
+	ASSERT_EQ(json_integer_value(json_object_get(j, "cgroup_id")), 99, "cgroup id");
+	ASSERT_TRUE(json_is_true(json_object_get(j, "new")), "new");
+	ASSERT_STREQ(json_string_value(json_object_get(j, "event")), "closed", "event");
+	ASSERT_EQ(strlen(json_string_value(json_object_get(j, "end_time"))), 24, "an RFC 3339 time with ms");
+	st = json_object_get(j, "tcp_states");
+	ASSERT_EQ(json_array_size(st), VIS_TCP_STATES_MAX + 1, "8 states and a mark for the 9th");
+	ASSERT_STREQ(json_string_value(json_array_get(st, 0)), "SYN_SENT", "first state");
+	ASSERT_STREQ(json_string_value(json_array_get(st, VIS_TCP_STATES_MAX)), "...", "more than kept");
+	o = json_object_get(j, "owner");
+	ASSERT_EQ(json_integer_value(json_object_get(o, "pid")), 77, "owner pid");
+	ASSERT_EQ(json_integer_value(json_object_get(o, "tid")), 78, "owner tid");
+	ASSERT_STREQ(json_string_value(json_object_get(o, "captured_by")), "connect", "captured by");
+	ASSERT_STREQ(json_string_value(json_object_get(o, "comm")), "a\"b\\c\td", "comm escaped and back");
+	ASSERT_STREQ(json_string_value(json_object_get(o, "binary")), "/opt/we\"ird\\dir/?bin", "not UTF-8: '?'");
+	ASSERT_EQ(strlen(json_string_value(json_object_get(o, "exec_id"))), VIS_EXEC_ID_LEN, "exec_id");
+	json_decref(j);
+
+	/* Without an owner, as a frame lists it (no event, not new). */
+	f.sock.owner_tgid = 0;
+	f.state = VIS_FLOW_OPEN;
+	j = vis_flow_json(&t, &f);
+	ASSERT_TRUE(json_is_null(json_object_get(j, "owner")), "no owner: null");
+	ASSERT_FALSE(json_object_get(j, "event") || json_object_get(j, "new") || json_object_get(j, "end_time"),
+		     "no event, not new, not ended");
+	json_decref(j);
+out:
 	vis_procs_free(&t);
 }
