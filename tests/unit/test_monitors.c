@@ -493,32 +493,71 @@ static int find_links(const struct mon_links *ls, struct mon_link out[3])
 	return found == 3 ? 0 : -ENODEV;
 }
 
-static int send_traffic(int veth_ifindex)
+/* COUNT broadcast frames of an experimental ethertype (0x88b5): the peer counts and drops them. */
+static int send_frames(int veth_ifindex, int count)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_ifindex = veth_ifindex, .sll_halen = 6,
 				  .sll_addr = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff } };
-	socklen_t alen = sizeof(a);
-	char data[100] = { 0 }, frame[60] = { 0 };
-	_cleanup_close_ int rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	_cleanup_close_ int tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	char frame[60] = { 0 };
 	_cleanup_close_ int raw = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 
-	if (rx < 0 || tx < 0 || raw < 0 || bind(rx, (struct sockaddr *)&a, sizeof(a)) ||
+	if (raw < 0)
+		return -errno;
+	memset(frame, 0xff, 6);
+	frame[12] = (char)0x88;
+	frame[13] = (char)0xb5;
+	for (int i = 0; i < count; i++)
+		if (sendto(raw, frame, sizeof(frame), 0, (struct sockaddr *)&ll, sizeof(ll)) != sizeof(frame))
+			return -errno;
+	return 0;
+}
+
+static int send_udp_on_lo(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	char data[100] = { 0 };
+	_cleanup_close_ int rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (rx < 0 || tx < 0 || bind(rx, (struct sockaddr *)&a, sizeof(a)) ||
 	    getsockname(rx, (struct sockaddr *)&a, &alen))
 		return -errno;
 	for (int i = 0; i < 10; i++)
 		if (sendto(tx, data, sizeof(data), 0, (struct sockaddr *)&a, sizeof(a)) != sizeof(data) ||
 		    recv(rx, data, sizeof(data), 0) != sizeof(data))
 			return -errno;
-	/* Broadcast frames of an experimental ethertype (0x88b5): the peer counts and drops them. */
-	memset(frame, 0xff, 6);
-	frame[12] = (char)0x88;
-	frame[13] = (char)0xb5;
-	for (int i = 0; i < 7; i++)
-		if (sendto(raw, frame, sizeof(frame), 0, (struct sockaddr *)&ll, sizeof(ll)) != sizeof(frame))
-			return -errno;
 	return 0;
+}
+
+/*
+ * A veth brought up has its carrier at once, but its queueing discipline only once the
+ * kernel's link watch runs (up to a second later): frames sent before that are dropped
+ * uncounted. So send one frame at a time until the device counts one.
+ */
+static int wait_until_veth_sends(int ifindex, const char *name)
+{
+	for (int tries = 0; tries < 300; tries++) {
+		struct mon_links ls = {};
+		uint64_t before = 0, after = 0;
+		int err = mon_links_read(&ls);
+
+		for (size_t i = 0; !err && i < ls.n; i++)
+			if (streq(ls.v[i].name, name))
+				before = ls.v[i].tx_packets;
+		if (!err)
+			err = send_frames(ifindex, 1);
+		if (!err)
+			err = mon_links_read(&ls);
+		for (size_t i = 0; !err && i < ls.n; i++)
+			if (streq(ls.v[i].name, name))
+				after = ls.v[i].tx_packets;
+		mon_links_free(&ls);
+		if (err || after > before)
+			return err;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
 }
 
 static int write_text(const char *path, const char *text)
@@ -551,11 +590,15 @@ static int link_counts_child(void *arg, void *result, size_t len)
 		err = c->ifindex[k] < 0 ? c->ifindex[k] : rtnl_link_set_up(nl, c->ifindex[k], 1);
 	}
 	if (!err)
+		err = wait_until_veth_sends(c->ifindex[1], counted_links[1]);
+	if (!err)
 		err = mon_links_read(&ls);
 	if (!err)
 		err = find_links(&ls, c->before);
 	if (!err)
-		err = send_traffic(c->ifindex[1]);
+		err = send_udp_on_lo();
+	if (!err)
+		err = send_frames(c->ifindex[1], 7);
 	if (!err)
 		err = mon_links_read(&ls);
 	if (!err)
