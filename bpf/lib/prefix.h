@@ -65,12 +65,20 @@ static __always_inline __u32 prefix_walk(void *l1, void *nodes, __u32 l1_bits, _
 			return 0;
 		/*
 		 * Path compression: the node stands for one key; elsewhere the parent's answer.
-		 * Branch-free key test and word select: every branch in this loop body would
-		 * multiply the states the verifier walks through the rest of the program.
+		 * A node that indexes w[0] (depth < 64) has key[1] and mask[1] zero, so only w0
+		 * is tested. Branching on the word is cheaper than selecting it without a
+		 * branch (fewer instructions per level; bench/guard, bench/policy), and both
+		 * ways end in the same state, so the verifier does not walk more of them.
 		 */
-		if (((w0 & n->mask[0]) ^ n->key[0]) | ((w1 & n->mask[1]) ^ n->key[1]))
-			return PREFIX_READ_ONCE(n->fallback);
-		w = w0 ^ ((w0 ^ w1) & -(__u64)n->word);
+		if (n->word) {
+			w = w1;
+			if (((w0 & n->mask[0]) ^ n->key[0]) | ((w1 & n->mask[1]) ^ n->key[1]))
+				return PREFIX_READ_ONCE(n->fallback);
+		} else {
+			w = w0;
+			if ((w0 & n->mask[0]) ^ n->key[0])
+				return PREFIX_READ_ONCE(n->fallback);
+		}
 		e = PREFIX_READ_ONCE(n->slot[(w >> n->shift) & (PREFIX_FANOUT - 1)]);
 	}
 	return e & PREFIX_NODE ? 0 : e;
