@@ -425,13 +425,19 @@ static __always_inline void count(__u32 slot, __u32 rule, __u8 verdict, __u64 by
 /* The per-CPU token bucket of events: a flood of denies cannot swamp the agent. */
 static __always_inline bool event_allowed(struct policy_stats *st, const struct policy_settings *s)
 {
-	__u64 rate = POLICY_EVENTS_PER_SEC_DEFAULT, burst = 0;
+	__u64 rate = POLICY_EVENTS_PER_SEC_DEFAULT, burst = 0, now = coarse_now(st);
 
+	/*
+	 * A flood of denies finds the bucket empty and the clock where the last one left it: no
+	 * credit to add, nothing to compute (bucket_take_local() would say the same).
+	 */
+	if (st->ev_tokens < GUARD_RL_SCALE && now == st->ev_last_ns)
+		return false;
 	if (s && s->events_per_sec)
 		rate = s->events_per_sec;
 	if (s)
 		burst = s->events_burst;
-	return bucket_take_local(&st->ev_tokens, &st->ev_last_ns, coarse_now(st), rate,
+	return bucket_take_local(&st->ev_tokens, &st->ev_last_ns, now, rate,
 				 bucket_full(rate, burst), GUARD_RL_SCALE);
 }
 
