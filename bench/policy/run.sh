@@ -127,5 +127,5 @@ echo "| no policy in force | $(printf %.2f "$none") | ${gbps[none]}| 1.00 |"
 echo "| 10,000-rule ingress policy, block mode (TC ingress + egress flow recorder) | $(printf %.2f "$pol") | ${gbps[policy]}| $(echo "$pol / $none" | bc -l | xargs printf %.2f) |"
 echo
 jq -r '"in the last policy run the TC program decided \(.policies[0].counters.packets) packets, allowed \(.policies[0].counters.allowed), denied \(.policies[0].counters.denied + .policies[0].counters.would_deny); the egress recorder made \(.datapath.flows_recorded) flow-table writes"' "$TMP/stats.json"
-} | tee "$out"
+} > >(tee "$out")	# not a pipeline: the block must set AGENT and IPERF for cleanup()
 echo "results in $out" >&2
