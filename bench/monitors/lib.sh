@@ -6,6 +6,7 @@
 #   bench_setup NAME MONITORS-YAML
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. bench/agent.sh
 TMP=
 SHM=		# /dev/shm/<name>: .img backs the loop device, .dd is the dd workload's file
 LOOP=
@@ -13,15 +14,12 @@ AGENT=
 AEGIS=
 
 bench_cleanup() {
-	[ -n "$AGENT" ] && kill "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null
+	[ -n "$TMP" ] && bench_agent_stop
 	[ -n "$LOOP" ] && losetup -d "$LOOP"
-	[ -n "$TMP" ] && "$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null 2>&1
 	[ -n "$TMP" ] && rm -rf "$TMP" "$SHM.img" "$SHM.dd"
 }
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-
-cli() { "$AEGIS" --socket "$TMP/aegis.sock" "$@"; }
 
 bench_setup() {
 	command -v fio >/dev/null || { echo "bench/monitors: needs fio (apt-get install fio)" >&2; exit 1; }
@@ -35,22 +33,8 @@ bench_setup() {
 	truncate -s 256M "$SHM.img" || exit 1
 	LOOP=$(losetup -f --show "$SHM.img") || exit 1
 	dd if=/dev/urandom of="$LOOP" bs=1M count=256 oflag=direct status=none
-	cat >"$TMP/agent.yaml" <<YAML
-agent:
-  socket: $TMP/aegis.sock
-  state_dir: $TMP/state
-  audit_log: $TMP/audit.jsonl
-  log_level: warn
-bpf:
-  pin_root: /sys/fs/bpf/aegis-$1-$$
-  stats: ${BPF_STATS:-true}
-guard:
+	bench_agent_yaml "/sys/fs/bpf/aegis-$1-$$" "${BPF_STATS:-true}" "guard:
   enabled: false
-$2
-YAML
-	"$AEGIS" agent --config "$TMP/agent.yaml" >"$TMP/agent.log" 2>&1 &
-	AGENT=$!
-	for _ in $(seq 50); do cli status >/dev/null 2>&1 && return 0; sleep 0.1; done
-	echo "bench/monitors: the agent did not start: $(tail -3 "$TMP/agent.log")" >&2
-	exit 1
+$2"
+	bench_agent_start || exit 1
 }

@@ -22,6 +22,7 @@ TMP=$(mktemp -d /tmp/aegis-bench-visconn.XXXXXX)
 PIN=/sys/fs/bpf/aegis-bench-visconn-$$
 NS=aegvisconn-$$
 AGENT=
+. bench/agent.sh
 
 die() { echo "bench/visibility/per_conn: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root"
@@ -30,34 +31,19 @@ AEGIS=$TMP/aegis
 make --no-print-directory -s -C bench/visibility >&2 || die "cannot build the load generators"
 
 cleanup() {
-	[ -n "$AGENT" ] && kill "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null
-	"$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null 2>&1
+	bench_agent_stop
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cat >"$TMP/agent.yaml" <<YAML
-agent:
-  socket: $TMP/aegis.sock
-  state_dir: $TMP/state
-  audit_log: $TMP/audit.jsonl
-  log_level: warn
-bpf:
-  pin_root: $PIN
-  stats: true
-guard:
+bench_agent_yaml "$PIN" true "guard:
   enabled: false
 visibility:
   enabled: true
-  tracing: ${VIS_TRACING:-auto}
-YAML
-cli() { "$AEGIS" --socket "$TMP/aegis.sock" "$@"; }
-"$AEGIS" agent --config "$TMP/agent.yaml" >"$TMP/agent.log" 2>&1 &
-AGENT=$!
-for _ in $(seq 100); do cli status >/dev/null 2>&1 && break; sleep 0.1; done
-cli status >/dev/null 2>&1 || die "the agent did not start: $(tail -3 "$TMP/agent.log")"
+  tracing: ${VIS_TRACING:-auto}"
+bench_agent_start || exit 1
 ip netns add "$NS" && ip -n "$NS" link set lo up || die "netns"
 
 progs() { cli progs --json | jq -c '[.programs[] | select(.module == "visibility") | {name, run_count, run_time_ns}]'; }

@@ -45,6 +45,7 @@ PIN=/sys/fs/bpf/aegis-bench-vis-$$
 TX=aegvis-tx-$$
 RX=aegvis-rx-$$
 AGENT=
+. bench/agent.sh
 
 die() { echo "bench/visibility: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root"
@@ -53,8 +54,7 @@ command -v iperf3 >/dev/null || die "iperf3 missing: apt-get install iperf3 (scr
 make --no-print-directory -s -C bench/visibility >&2 || die "cannot build the load generators"
 
 cleanup() {
-	[ -n "$AGENT" ] && kill -CONT "$AGENT" 2>/dev/null && kill "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null
-	"$AEGIS" agent --cleanup --config "$TMP/agent.yaml" >/dev/null 2>&1
+	bench_agent_stop
 	ip netns del "$TX" 2>/dev/null
 	ip netns del "$RX" 2>/dev/null
 	rm -rf "$TMP"
@@ -70,27 +70,14 @@ ip -n "$TX" link set vt$$ up
 ip -n "$RX" link set vr$$ up
 
 config() {
-	cat >"$TMP/agent.yaml" <<YAML
-agent:
-  socket: $TMP/aegis.sock
-  state_dir: $TMP/state
-  audit_log: $TMP/audit.jsonl
-  log_level: warn
-bpf:
-  pin_root: $PIN
-guard:
+	bench_agent_yaml "$PIN" false "guard:
   enabled: false
 visibility:
-  enabled: $1
-YAML
+  enabled: $1"
 }
-cli() { "$AEGIS" --socket "$TMP/aegis.sock" "$@"; }
 
 config false
-"$AEGIS" agent --config "$TMP/agent.yaml" >>"$TMP/agent.log" 2>&1 &
-AGENT=$!
-for _ in $(seq 100); do cli status >/dev/null 2>&1 && break; sleep 0.1; done
-cli status >/dev/null 2>&1 || die "the agent did not start: $(tail -3 "$TMP/agent.log")"
+bench_agent_start || exit 1
 
 # visibility on|off: a reload, then wait until the agent says so.
 visibility() {
