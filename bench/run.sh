@@ -5,12 +5,14 @@
 #   1. build/bench/ns_per_packet: ns/packet under BPF_PROG_TEST_RUN (about 4 minutes)
 #   2. bench/guard/flood.sh: a veth flood, packets dropped per softirq CPU-second (about 1
 #      minute, a quarter of it loading 1.1M prefixes into nftables)
+#   3. bench/guard/import.sh: `aegis block --file` of 1M and 1.1M prefixes into a running agent,
+#      end to end (about a minute; needs build/aegis, from `make`)
 # Builds build/bpf/guard.bpf.o and build/bench/ first. About 5 minutes on 2 cores (276-308 s
 # measured; more when other jobs share the CPUs); --quick (small lists, short runs) takes about
 # a minute and is only a smoke test of the harness.
 # The results, as markdown, also go to build/bench/results-<UTC time>.md.
 #
-#   bench/run.sh [--quick] [--no-flood] [--no-ns]
+#   bench/run.sh [--quick] [--no-flood] [--no-ns] [--no-import]
 #
 # Not part of `make test`: needs root, a quiet machine, and takes minutes.
 set -u
@@ -19,12 +21,14 @@ cd "$(dirname "$0")/.." || exit 1
 quick=0
 flood=1
 ns=1
+import=1
 for a in "$@"; do
 	case $a in
 	--quick) quick=1 ;;
 	--no-flood) flood=0 ;;
 	--no-ns) ns=0 ;;
-	*) echo "usage: bench/run.sh [--quick] [--no-flood] [--no-ns]" >&2; exit 2 ;;
+	--no-import) import=0 ;;
+	*) echo "usage: bench/run.sh [--quick] [--no-flood] [--no-ns] [--no-import]" >&2; exit 2 ;;
 	esac
 done
 if [ "$(id -u)" != 0 ]; then
@@ -62,6 +66,14 @@ trap 'rm -f "$failed"' EXIT
 			FLOOD_SECONDS=2 FLOOD_ROUNDS=1 FLOOD_V4=100000 FLOOD_V6=10000 bench/guard/flood.sh || echo x >>"$failed"
 		else
 			bench/guard/flood.sh || echo x >>"$failed"
+		fi
+	fi
+	if [ $import = 1 ]; then
+		echo
+		if [ -x build/aegis ]; then
+			IMPORT_ROUNDS=$([ $quick = 1 ] && echo 1 || echo 3) bench/guard/import.sh || echo x >>"$failed"
+		else
+			echo "(the import benchmark needs the agent: build/aegis is missing, run make)"
 		fi
 	fi
 } | tee "$out"
