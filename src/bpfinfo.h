@@ -34,14 +34,6 @@ int map_stats_get(int fd, struct map_stats *st);
 json_t *prog_stats_json(const struct prog_stats *st);
 json_t *map_stats_json(const struct map_stats *st);
 
-/*
- * Every entry of a hash-type map: keys and values into fresh arrays (*keys, *vals; free()
- * them), in batches (a 64k-entry map is 64 syscalls, not 128k), falling back to a key walk,
- * logged once, where the kernel has no batch lookup for the map's type. Entries that change
- * meanwhile may be missed or seen twice, as with any walk of a live map. Returns how many, or
- * -errno.
- */
-ssize_t map_dump(int fd, size_t key_size, size_t value_size, void **keys, void **vals);
 
 const char *prog_type_name(uint32_t type);
 const char *map_type_name(uint32_t type);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "bpfinfo.h"
+#include "mapwalk.h"
 #include "events.h"
 #include "guard_events.h"
 #include "guard_rl.h"
@@ -27,10 +27,15 @@ size_t guard_rl_read(const struct guard *g, struct guard_rl_key **keys, struct g
 	*sts = NULL;
 	if (fd < 0)
 		return 0;
-	n = map_dump(fd, sizeof(**keys), sizeof(**sts), (void **)keys, (void **)sts);
-	if (n < 0)
-		log_once(LOG_LVL_WARN, "rl-read", "guard: cannot read guard_rl_state: %s", strerror((int)-n));
-	return n < 0 ? 0 : (size_t)n;
+	n = map_read_all(fd, sizeof(**keys), sizeof(**sts), (void **)keys, (void **)sts);
+	if (n >= 0)
+		return (size_t)n;
+	log_once(LOG_LVL_WARN, "rl-read", "guard: cannot read guard_rl_state: %s", strerror((int)-n));
+	free(*keys);
+	free(*sts);
+	*keys = NULL;
+	*sts = NULL;
+	return 0;
 }
 
 void guard_rl_key_cidr(const struct guard_rl_key *k, struct cidr *c)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpfinfo.h"
+#include "mapwalk.h"
 #include "guard_events.h"
 #include "guard_rl.h"
 #include "guard_top.h"
@@ -55,7 +55,7 @@ static struct top_sample *read_samples(const struct guard *g, size_t *n)
 	*n = 0;
 	if (fd < 0)
 		return NULL;
-	got = map_dump(fd, sizeof(*keys), sizeof(*sts), (void **)&keys, (void **)&sts);
+	got = map_read_all(fd, sizeof(*keys), sizeof(*sts), (void **)&keys, (void **)&sts);
 	if (got <= 0) {
 		if (got < 0)
 			log_once(LOG_LVL_WARN, "top-read", "guard: cannot read guard_top: %s", strerror((int)-got));
