@@ -641,7 +641,7 @@ static __always_inline bool is_ndp(const struct parse_result *res)
  * An ICMP error (unreachable, packet too big, time exceeded, parameter problem) about a packet
  * this host sent: the tuple of the packet it quotes, as a reply would carry it. Path MTU
  * discovery breaks without these. Only a quoted TCP/UDP header right after the quoted IP header
- * is understood (XXX: quoted IPv6 extension headers are not walked).
+ * is understood: quoted IPv6 extension headers are not walked (a known limit, docs/policy.md).
  */
 static __always_inline bool icmp_error_tuple(void *data, void *data_end,
 					     const struct parse_result *res, struct pol_tuple *t)
