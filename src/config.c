@@ -703,21 +703,21 @@ static const char *list_item(struct parser *p, const yaml_node_t *v, ssize_t i, 
 	return get_str(p, *item, ikey);
 }
 
-static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
-		       const char *key)
+/*
+ * The string list at v (len items) into the char ** field of k, replacing what it held: each item
+ * checked by problem() ("'NAME' <problem>" is reported as "<noun> 'NAME' <problem>") and listed
+ * once ("<noun> 'NAME' is listed twice").
+ */
+static void set_name_list(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
+			  const char *key, ssize_t len, const char *noun,
+			  const char *(*problem)(const char *))
 {
 	char ***field = (char ***)((char *)p->cfg + k->off);
 	size_t *nfield = (size_t *)((char *)p->cfg + k->n_off);
-	ssize_t len = list_len(p, v, key);
 	const yaml_node_t *item;
-	char ikey[256], **names;
+	char ikey[256], **names = calloc((size_t)len + 1, sizeof(*names));
 	size_t n = 0;
 
-	if (len < 0)
-		return;
-	if (len == 0 && k->off == FIELD(guard_ifaces))
-		p->empty_ifaces_node = v;
-	names = calloc((size_t)len + 1, sizeof(*names));
 	if (!names) {
 		note_oom(p, v, key);
 		return;
@@ -729,15 +729,15 @@ static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_no
 
 		if (!s)
 			continue;
-		why = iface_name_problem(s);
+		why = problem(s);
 		if (why) {
-			perr(p, item, ikey, "interface name '%s' %s", s, why);
+			perr(p, item, ikey, "%s '%s' %s", noun, s, why);
 			continue;
 		}
 		for (size_t j = 0; j < n; j++)
 			dup |= streq(names[j], s);
 		if (dup) {
-			perr(p, item, ikey, "interface '%s' is listed twice", s);
+			perr(p, item, ikey, "%s '%s' is listed twice", noun, s);
 			continue;
 		}
 		names[n] = strdup(s);
@@ -752,6 +752,18 @@ static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_no
 	free(*field);
 	*field = names;
 	*nfield = n;
+}
+
+static void set_ifaces(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
+		       const char *key)
+{
+	ssize_t len = list_len(p, v, key);
+
+	if (len < 0)
+		return;
+	if (len == 0 && k->off == FIELD(guard_ifaces))
+		p->empty_ifaces_node = v;
+	set_name_list(p, k, v, key, len, "interface", iface_name_problem);
 }
 
 static void set_cidrs(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
@@ -819,12 +831,7 @@ static const char *cgroup_path_problem(const char *s)
 static void set_cgroups(struct parser *p, const struct key_spec *k, const yaml_node_t *v,
 			const char *key)
 {
-	char ***field = (char ***)((char *)p->cfg + k->off);
-	size_t *nfield = (size_t *)((char *)p->cfg + k->n_off);
 	ssize_t len = list_len(p, v, key);
-	const yaml_node_t *item;
-	char ikey[256], **paths;
-	size_t n = 0;
 
 	if (len < 0)
 		return;
@@ -832,41 +839,7 @@ static void set_cgroups(struct parser *p, const struct key_spec *k, const yaml_n
 		perr(p, v, key, "at most %u cgroups, got %zd", k->max, len);
 		return;
 	}
-	paths = calloc((size_t)len + 1, sizeof(*paths));
-	if (!paths) {
-		note_oom(p, v, key);
-		return;
-	}
-	for (ssize_t i = 0; i < len; i++) {
-		const char *s = list_item(p, v, i, key, ikey, sizeof(ikey), &item);
-		const char *why;
-		bool dup = false;
-
-		if (!s)
-			continue;
-		why = cgroup_path_problem(s);
-		if (why) {
-			perr(p, item, ikey, "cgroup '%s' %s", s, why);
-			continue;
-		}
-		for (size_t j = 0; j < n; j++)
-			dup |= streq(paths[j], s);
-		if (dup) {
-			perr(p, item, ikey, "cgroup '%s' is listed twice", s);
-			continue;
-		}
-		paths[n] = strdup(s);
-		if (!paths[n]) {
-			note_oom(p, item, ikey);
-			continue;
-		}
-		n++;
-	}
-	for (size_t j = 0; j < *nfield; j++)
-		free((*field)[j]);
-	free(*field);
-	*field = paths;
-	*nfield = n;
+	set_name_list(p, k, v, key, len, "cgroup", cgroup_path_problem);
 }
 
 /* ---- mappings ---------------------------------------------------------------------------- */
