@@ -385,6 +385,16 @@ static int index_of(const char *const *names, const char *name)
 	return -1;
 }
 
+int bpfobj_size_map(struct bpf_object *obj, const char *map, uint32_t n, const char *key)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, map);
+	int err = m ? bpf_map__set_max_entries(m, n) : -ENOENT;
+
+	if (err)
+		return pr_err_errno(err, "%s: cannot size map %s to %u (%s)", bpf_object__name(obj), map, n, key);
+	return 0;
+}
+
 int bpfobj_map_fd(const struct bpfobj *o, const char *name)
 {
 	int i = index_of(o->desc->maps, name);

@@ -49,6 +49,12 @@ int bpfobj_setup(struct bpfobj *o, const struct bpfobj_desc *d, const struct aeg
 /* Closes our fds; pins (and so the datapath) stay. */
 void bpfobj_close(struct bpfobj *o);
 
+/*
+ * For a desc's configure(): sets map's max_entries to n before load. An error is logged naming
+ * the object, the map and key, the configuration setting that asked for the size.
+ */
+int bpfobj_size_map(struct bpf_object *obj, const char *map, uint32_t n, const char *key);
+
 int bpfobj_map_fd(const struct bpfobj *o, const char *name);
 int bpfobj_prog_fd(const struct bpfobj *o, const char *name);
 /* <pin_dir>/links/<link>: -ENAMETOOLONG when it does not fit. */

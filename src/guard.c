@@ -104,16 +104,6 @@ const char *guard_capacity_key(enum decision_list list, int family, bool scoped)
 	return t ? t->key : "?";
 }
 
-static int set_size(struct bpf_object *obj, const char *map, uint32_t n, const char *key)
-{
-	struct bpf_map *m = bpf_object__find_map_by_name(obj, map);
-	int err = m ? bpf_map__set_max_entries(m, n) : -ENOENT;
-
-	if (err)
-		return pr_err_errno(err, "guard: cannot size %s (%s)", map, key);
-	return 0;
-}
-
 /* Kernel memory the four source lists take as sized (arrays: all of it, from the start). */
 static uint64_t list_bytes(const struct aegis_config *cfg)
 {
@@ -156,13 +146,13 @@ static int size_lists(struct bpf_object *obj, const struct aegis_config *cfg)
 		const struct list_table *t = &list_tables[i];
 
 		snprintf(name, sizeof(name), "%s_nodes", t->name);
-		err = set_size(obj, name, table_nodes(cfg, t), t->key);
+		err = bpfobj_size_map(obj, name, table_nodes(cfg, t), t->key);
 		snprintf(name, sizeof(name), "%s_rules", t->name);
 		if (!err)
-			err = set_size(obj, name, table_rules(cfg, t), t->key);
+			err = bpfobj_size_map(obj, name, table_rules(cfg, t), t->key);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(scoped_lists) && !err; i++)
-		err = set_size(obj, scoped_lists[i].map, cfg_u32(cfg, scoped_lists[i].off), scoped_lists[i].key);
+		err = bpfobj_size_map(obj, scoped_lists[i].map, cfg_u32(cfg, scoped_lists[i].off), scoped_lists[i].key);
 	if (!err)
 		warn_list_memory(cfg);
 	return err;

@@ -139,11 +139,9 @@ static int configure(struct bpf_object *obj, const struct aegis_config *cfg)
 	int err;
 
 	for (size_t i = 0; i < n; i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, s[i].map);
-
-		err = m ? bpf_map__set_max_entries(m, s[i].entries) : -ENOENT;
+		err = bpfobj_size_map(obj, s[i].map, s[i].entries, s[i].key);
 		if (err)
-			return pr_err_errno(err, "policy: cannot size %s (%s)", s[i].map, s[i].key);
+			return err;
 	}
 	policy_limits_from_config(cfg, &l);
 	caps = (struct policy_caps){

@@ -136,16 +136,6 @@ static struct {
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
-static int set_entries(struct bpf_object *obj, const char *map, uint32_t n, const char *key)
-{
-	struct bpf_map *m = bpf_object__find_map_by_name(obj, map);
-	int err = m ? bpf_map__set_max_entries(m, n) : -ENOENT;
-
-	if (err)
-		return pr_err_errno(err, "visibility: cannot size %s (%s)", map, key);
-	return 0;
-}
-
 static bool hook_in_use(const struct vis_hook *vh)
 {
 	switch (vh->set) {
@@ -163,13 +153,13 @@ static int vis_configure(struct bpf_object *obj, const struct aegis_config *cfg)
 {
 	int err;
 
-	err = set_entries(obj, "vis_procs", cfg->vis_cap_processes, "visibility.capacity.processes");
+	err = bpfobj_size_map(obj, "vis_procs", cfg->vis_cap_processes, "visibility.capacity.processes");
 	if (!err)
-		err = set_entries(obj, "vis_flows", cfg->vis_cap_flows, "visibility.capacity.flows");
+		err = bpfobj_size_map(obj, "vis_flows", cfg->vis_cap_flows, "visibility.capacity.flows");
 	if (!err)
-		err = set_entries(obj, "vis_socks", cfg->vis_cap_sockets, "visibility.capacity.sockets");
+		err = bpfobj_size_map(obj, "vis_socks", cfg->vis_cap_sockets, "visibility.capacity.sockets");
 	if (!err)
-		err = set_entries(obj, "vis_events", cfg->vis_ring_kb * 1024, "visibility.ring_buffer_kb");
+		err = bpfobj_size_map(obj, "vis_events", cfg->vis_ring_kb * 1024, "visibility.ring_buffer_kb");
 	for (size_t i = 0; !err && i < N_HOOKS; i++) {
 		struct bpf_program *p = bpf_object__find_program_by_name(obj, all_hooks[i].h.prog);
 
