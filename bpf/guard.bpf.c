@@ -58,8 +58,8 @@ struct {
 /*
  * Source allow and block lists: prefix tables (bpf/lib/prefix.h), longest-prefix match in one
  * first-level read plus a node read per level the table branches on, 3-4x cheaper than an LPM
- * trie lookup (bench/prefix). Sizes here are placeholders: the agent sets nodes and rules from
- * guard.capacity.* before load. First levels: 2^24 entries (64 MiB) for the big IPv4 block list,
+ * trie lookup (bench/prefix). The node and rule counts below are the object's own defaults; the
+ * agent resizes both from guard.capacity.* before load (src/guard.c). First levels: 2^24 entries (64 MiB) for the big IPv4 block list,
  * so a /24 or shorter is found without a node; 2^20 for IPv6 (its /32../64 live in nodes); 2^16
  * for the allow lists, which stay short.
  */

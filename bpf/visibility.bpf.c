@@ -37,7 +37,8 @@
 #define VIS_TCP_SYN_RECV	3
 #define VIS_TCP_CLOSE		7
 
-/* Sizes are placeholders: the agent sets them from visibility.capacity.* before load. */
+/* max_entries here is the object's default: the agent resizes each map from
+ * visibility.capacity.* before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 32768);
